@@ -1,0 +1,151 @@
+"""Text helpers: normalisation, the customer's new text, language, and the business ID."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.mail.text import detect_language, find_business_id, new_text, normalise
+
+
+def test_it_normalises_full_width_latin_and_half_width_katakana() -> None:
+    assert normalise("ＡＰＩキーの　ｾｯﾃｲ") == "APIキーの セッテイ"
+
+
+def test_it_tidies_whitespace_but_keeps_paragraphs() -> None:
+    assert normalise("a  \t b \r\n\r\n\r\n\r\nc\u200b\n") == "a b\n\nc"
+
+
+def test_it_keeps_only_the_new_text_above_quoted_lines() -> None:
+    body = "検知の理由を教えてください。\n\n> 以前の回答です。\n> よろしくお願いします。"
+    assert new_text(body) == "検知の理由を教えてください。"
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [
+        "-----Original Message-----",
+        "-----元のメッセージ-----",
+        "On Tue, 24 Nov 2026 at 10:00, Support <support@example.com> wrote:",
+        "2026年11月24日(火) 10:00 サポート <support@example.com>:",
+        "---------- Forwarded message ---------",
+        "________________________________",
+    ],
+)
+def test_it_cuts_the_quoted_earlier_mail_at_its_header_line(separator: str) -> None:
+    body = f"追加で質問です。\n\n{separator}\n前回のメール本文"
+    assert new_text(body) == "追加で質問です。"
+
+
+def test_it_cuts_a_two_line_gmail_attribution() -> None:
+    body = "Thanks, one more question.\n\nOn Tue, 24 Nov 2026 at 10:00, Support Desk\n<support@example.com> wrote:\nold"
+    assert new_text(body) == "Thanks, one more question."
+
+
+def test_it_cuts_an_outlook_japanese_header_block() -> None:
+    body = (
+        "お世話になっております。\n再度ご確認をお願いします。\n\n"
+        "差出人: サポート <support@example.com>\n送信日時: 2026年11月24日 10:00\n宛先: 山田\n件名: RE: 検知について\n\n前回の本文"
+    )
+    assert new_text(body) == "お世話になっております。\n再度ご確認をお願いします。"
+
+
+def test_it_cuts_an_outlook_english_header_block() -> None:
+    body = "See below.\n\nFrom: Support <s@example.com>\nSent: Tuesday\nTo: Taro\nSubject: RE: alert\n\nold"
+    assert new_text(body) == "See below."
+
+
+def test_it_keeps_a_from_line_that_is_not_a_header_block() -> None:
+    body = "From: the console, I cannot log in.\nPlease help."
+    assert new_text(body) == body
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "-- \n山田太郎\n株式会社サンプル",
+        "━━━━━━━━━━━━━━\n株式会社サンプル 情報システム部\n山田 太郎\nTEL: 03-0000-0000\n━━━━━━━━━━━━━━",
+        "==========\nTaro Yamada\nExample Corp.",
+        "iPhoneから送信",
+        "Sent from my iPhone",
+    ],
+)
+def test_it_drops_signatures(signature: str) -> None:
+    assert new_text(f"アラートの見方を教えてください。\n\n{signature}") == "アラートの見方を教えてください。"
+
+
+@pytest.mark.parametrize(
+    "disclaimer",
+    [
+        "本メールは機密情報を含む場合があります。誤って受信された場合は削除してください。",
+        "このメールは宛先の方のみを対象としています。",
+        "CONFIDENTIALITY NOTICE: This e-mail is intended only for the addressee.",
+        "This message and any attachments are confidential.",
+    ],
+)
+def test_it_drops_legal_disclaimers(disclaimer: str) -> None:
+    assert new_text(f"Please check the alert.\n\n{disclaimer}\nMore legal text.") == "Please check the alert."
+
+
+def test_it_keeps_a_separator_in_the_middle_of_a_long_mail() -> None:
+    lines = [f"line {n}" for n in range(30)]
+    body = "\n".join(lines[:5] + ["==========", *lines[5:]])
+    assert new_text(body) == body
+
+
+def test_it_works_on_plain_training_text() -> None:
+    assert new_text("ｴﾗｰが出ます") == "エラーが出ます"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ログインできません", "ja"),
+        ("Vision Oneのアラートについて", "ja"),
+        ("漢字ばかり", "ja"),
+        ("I cannot log in to the console", "en"),
+        ("Ich kann mich nicht anmelden, bitte helfen Sie mir", "de"),
+        ("我无法登录控制台", "zh"),
+        ("콘솔에 로그인할 수 없습니다", "ko"),
+        ("Не могу войти", "ru"),
+        ("", "und"),
+    ],
+)
+def test_it_detects_the_language(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "business_id"),
+    [
+        ("ビジネスID: 0A1B2C3D-0000-4000-8000-00000000ABCD", "0a1b2c3d-0000-4000-8000-00000000abcd"),
+        ("ビジネスＩＤは 0a1b2c3d-0000-4000-8000-00000000abcd です", "0a1b2c3d-0000-4000-8000-00000000abcd"),
+        ("Business ID = BIZ-12345", "BIZ-12345"),
+        (
+            "よろしくお願いします。\n--\n山田\nビジネスID：\n0a1b2c3d-0000-4000-8000-00000000abcd",
+            "0a1b2c3d-0000-4000-8000-00000000abcd",
+        ),
+        ("【ビジネスID】 1a2b3c4d5e", "1a2b3c4d5e"),
+    ],
+)
+def test_it_finds_a_labelled_business_id(text: str, business_id: str) -> None:
+    assert find_business_id(text) == business_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Trace ID: 0a1b2c3d-0000-4000-8000-00000000abcd",
+        "アラートID: WB-9002-20261124-00001",
+        "タスクID 12345678 の結果",
+        "契約番号: 1234-5678-9012",
+        "ビジネスIDの確認方法を教えてください",
+        "Business ID: unknown",
+    ],
+)
+def test_it_ignores_other_identifiers(text: str) -> None:
+    assert find_business_id(text) is None
+
+
+def test_it_cuts_a_german_outlook_header_block() -> None:
+    body = "Bitte prüfen.\n\nVon: Support <s@example.com>\nGesendet: Dienstag\nAn: Taro\nBetreff: AW: Alarm\n\nalt"
+    assert new_text(body) == "Bitte prüfen."

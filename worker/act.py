@@ -1,0 +1,207 @@
+"""Act on one inbound message: the only place where a decision touches IMAP, SMTP and the ledger.
+
+Order (mail-safety.md section D): fetch -> decide -> record -> reply -> MOVE last. The inbox is the
+source of truth: a message still in INBOX is not done, so every step here may run twice, in parallel or
+after a crash, and must be harmless the second time. Before a reply goes out, three witnesses are asked
+whether it already did: the ledger, the $AutoReplied keyword on the message, and the deterministic reply
+Message-ID in the Sent folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from imapclient.exceptions import IMAPClientError
+
+from worker.adapters.imap import REPLIED_KEYWORD, Mailbox
+from worker.adapters.smtp import Outbox, SendDeferred, SendOutcome, SendRejected
+from worker.adapters.store import Ledger
+from worker.classify.model import Classifier, load_current
+from worker.domain import Decision
+from worker.mail.parse import ParseError
+from worker.pipeline import Analysis, Policies, analyse, decide_for, decision_record, policies_from
+from worker.route.decide import reply_kind
+from worker.route.keys import message_key, reply_message_id
+from worker.route.ledger_io import apply_updates, load_history
+from worker.route.replies import render_reply, templates_env
+from worker.route.taxonomy import Taxonomy
+from worker.settings import Settings
+
+log = logging.getLogger("worker.act")
+
+CLAIM_TTL = 300  # seconds; longer than the task time limit, so a live task never loses its claim
+
+
+class TransientError(RuntimeError):
+    """A connection-level failure: retry the task later; the mail stays in INBOX meanwhile."""
+
+
+@dataclass
+class Services:
+    """What one worker process holds open: connections, the model, the compiled templates."""
+
+    settings: Settings
+    mailbox: Mailbox
+    ledger: Ledger
+    outbox: Outbox
+    classifier: Classifier
+    policies: Policies
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.classifier.taxonomy
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        classifier = load_current(settings.models_dir)
+        try:
+            mailbox = Mailbox.connect(settings.imap)
+        except (OSError, IMAPClientError) as exc:
+            raise TransientError(f"IMAP connect to {settings.imap.host}:{settings.imap.port} failed: {exc}") from exc
+        return cls(
+            settings=settings,
+            mailbox=mailbox,
+            ledger=Ledger.connect(settings.redis_url, settings.imap.name),
+            outbox=Outbox(settings.smtp),
+            classifier=classifier,
+            policies=policies_from(settings, classifier.taxonomy, templates_env(settings.templates_dir)),
+        )
+
+
+def handle_uid(services: Services, mailbox_name: str, uidvalidity: int, uid: int) -> str:
+    """Process one message by UID; returns what happened, for logs and tests."""
+    if mailbox_name != services.settings.imap.name:
+        return "wrong-mailbox"  # a task for another mailbox's worker: never touch a UID from another mailbox
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    claim = f"uid:{uidvalidity}:{uid}"
+    try:
+        if not services.ledger.claim(claim, owner, CLAIM_TTL):
+            return "busy"  # another worker has it right now; the poller will offer it again if that one dies
+        try:
+            return _handle_claimed(services, uidvalidity, uid)
+        finally:
+            services.ledger.release(claim, owner)
+    except (OSError, IMAPClientError, redis.RedisError, smtplib.SMTPException, SendDeferred) as exc:
+        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
+    settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
+    inbox = settings.imap.inbox
+    started = time.monotonic()
+    state = mailbox.select(inbox)
+    if state.uidvalidity != uidvalidity:
+        return "stale-uidvalidity"  # the poller re-reads the inbox under the new UIDVALIDITY
+    size = mailbox.sizes(inbox, [uid]).get(uid)
+    if size is None:
+        return "gone"
+    if size > settings.max_message_bytes:
+        key = f"uid-{uidvalidity}-{uid}"
+        return _quarantine(services, uid, key, f"message is {size} bytes, over the {settings.max_message_bytes}-byte limit")
+    raw = mailbox.fetch(inbox, uid)
+    if raw is None:
+        return "gone"
+    raw_sha = hashlib.sha256(raw).hexdigest()
+    try:
+        analysis = analyse(raw, services.classifier, services.policies)
+    except ParseError as exc:
+        return _quarantine(services, uid, f"sha256-{raw_sha}", f"cannot parse: {exc}")
+    key = message_key(analysis.inquiry, raw_sha)
+
+    done = ledger.done_folder(key)
+    if done is not None:
+        # An earlier attempt recorded everything and died before or during MOVE; finish it.
+        mailbox.move(inbox, uid, done)
+        return f"finished-move:{done}"
+
+    attempts = ledger.count_attempt(key)
+    if attempts > settings.max_attempts:
+        return _quarantine(services, uid, key, f"failed {attempts - 1} times; parked for staff")
+
+    now = datetime.now(UTC)
+    history = load_history(ledger, analysis.inquiry, now)
+    decision, updates = decide_for(analysis, services.taxonomy, history, now, services.policies, raw_sha)
+    ledger.record_decision(key, decision_record(analysis, decision, services.classifier.version, now))
+
+    reply_outcome = "none"
+    if decision.reply is not None:
+        reply_outcome = _reply_once(services, analysis, decision, uid, now)
+    apply_updates(ledger, updates, sent=reply_outcome.startswith(("sent", "uncertain", "already-sent")))
+
+    mailbox.move(inbox, uid, decision.queue)
+    ledger.mark_done(key, decision.queue)
+    elapsed = time.monotonic() - started
+    event = {
+        "event": "routed",
+        "key": key,
+        "at": now.timestamp(),
+        "received": analysis.inquiry.date.timestamp() if analysis.inquiry.date else None,
+        "sender": analysis.inquiry.sender,
+        "subject": analysis.inquiry.subject,
+        "kind": decision.kind,
+        "labels": list(decision.labels),
+        "flags": list(decision.flags),
+        "needs_review": decision.needs_review,
+        "queue": decision.queue,
+        "reply": reply_outcome,
+        "suppressed_by": [hit.rule for hit in decision.suppressed_by],
+        "confidence": max(analysis.prediction.scores.values()) if analysis.prediction and analysis.prediction.scores else None,
+        "model_version": services.classifier.version,
+        "seconds": round(elapsed, 4),
+    }
+    ledger.log_event(event)
+    log.info("routed %s", _log_line(event))
+    return f"routed:{decision.queue}:{reply_outcome}"
+
+
+def _reply_once(services: Services, analysis: Analysis, decision: Decision, uid: int, now: datetime) -> str:
+    settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
+    assert decision.reply is not None
+    reply_id = reply_message_id(decision.key, settings.our_domain)
+    if ledger.reply_state(decision.key) is not None:
+        return "already-sent(ledger)"
+    kind = reply_kind(decision.reply)
+    if REPLIED_KEYWORD in mailbox.flags(settings.imap.inbox, uid):
+        ledger.mark_reply(decision.key, "sent", reply_id, analysis.inquiry.sender, kind, now.timestamp())
+        return "already-sent(keyword)"
+    sent_folder = services.taxonomy.sent_folder
+    if mailbox.contains_message_id(sent_folder, reply_id):
+        ledger.mark_reply(decision.key, "sent", reply_id, analysis.inquiry.sender, kind, now.timestamp())
+        return "already-sent(sent-folder)"
+    message = render_reply(
+        decision.reply, analysis.inquiry, decision, services.policies.reply_settings, services.taxonomy,
+        now=now, env=services.policies.templates,
+    )
+    try:
+        outcome = services.outbox.send(message, envelope_from="")
+    except SendRejected as exc:
+        ledger.log_event({"event": "reply-rejected", "key": decision.key, "at": now.timestamp(), "reason": str(exc)})
+        return "rejected"
+    ledger.mark_reply(decision.key, outcome.value, reply_id, analysis.inquiry.sender, kind, now.timestamp())
+    mailbox.add_keyword(settings.imap.inbox, uid, REPLIED_KEYWORD)
+    mailbox.append(sent_folder, message.as_bytes())
+    return "sent" if outcome is SendOutcome.SENT else "uncertain"
+
+
+def _quarantine(services: Services, uid: int, key: str, reason: str) -> str:
+    folder = services.taxonomy.quarantine_folder
+    now = time.time()
+    services.ledger.record_decision(key, {"key": key, "kind": "quarantine", "queue": folder, "reason": reason, "at": now})
+    services.mailbox.move(services.settings.imap.inbox, uid, folder)
+    services.ledger.mark_done(key, folder)
+    services.ledger.log_event({"event": "quarantined", "key": key, "at": now, "queue": folder, "reason": reason})
+    log.warning("quarantined %s: %s", key, reason)
+    return f"quarantined:{reason}"
+
+
+def _log_line(event: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in event.items() if k not in ("subject",))

@@ -1,0 +1,183 @@
+"""The IMAP edge: a small `Mailbox` adapter over imapclient that speaks UIDs, never sequence numbers.
+
+Rules from mail-safety.md section D: fetch with BODY.PEEK[] so nothing is marked \\Seen; MOVE (RFC 6851)
+last, with the UIDPLUS fallback UID COPY + UID STORE \\Deleted + UID EXPUNGE of our UID only (RFC 4315),
+never a bare EXPUNGE that would remove other clients' deleted mail; create a missing target folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from worker.settings import ImapSettings
+
+# Keyword set on an inbound message once we replied to it: a second, Redis-independent witness
+# that the reply went out (RFC 3501 section 2.3.2 keywords; "$" prefix by convention).
+REPLIED_KEYWORD = b"$AutoReplied"
+
+
+class MailboxError(RuntimeError):
+    """An IMAP operation failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class FolderState:
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+class Mailbox:
+    """One logged-in IMAP connection. Create it with `Mailbox.connect(settings)`; close it with `logout()`."""
+
+    def __init__(self, client: IMAPClient, settings: ImapSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self._selected: str | None = None
+
+    @classmethod
+    def connect(cls, settings: ImapSettings) -> Mailbox:
+        context = ssl.create_default_context()
+        client = IMAPClient(
+            settings.host,
+            port=settings.port,
+            ssl=settings.tls == "ssl",
+            ssl_context=context if settings.tls == "ssl" else None,
+            timeout=settings.timeout,
+        )
+        try:
+            if settings.tls == "starttls":
+                client.starttls(context)
+            client.login(settings.user, settings.password.reveal())
+        except Exception:
+            _close_quietly(client)
+            raise
+        return cls(client, settings)
+
+    def logout(self) -> None:
+        _close_quietly(self.client)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def select(self, folder: str) -> FolderState:
+        info = self.client.select_folder(folder)
+        self._selected = folder
+        return FolderState(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info.get(b"UIDNEXT", 0)),
+            exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def _ensure_selected(self, folder: str) -> None:
+        if self._selected != folder:
+            self.select(folder)
+
+    def uids(self, folder: str) -> list[int]:
+        """Every UID in the folder, ascending. The inbox is the source of truth: what is here is not done."""
+        self._ensure_selected(folder)
+        return sorted(int(uid) for uid in self.client.search("ALL"))
+
+    def sizes(self, folder: str, uids: Iterable[int]) -> dict[int, int]:
+        """RFC822.SIZE per UID, fetched before the body so an oversized mail is never downloaded."""
+        wanted = list(uids)
+        if not wanted:
+            return {}
+        self._ensure_selected(folder)
+        data = self.client.fetch(wanted, [b"RFC822.SIZE"])
+        return {int(uid): int(item[b"RFC822.SIZE"]) for uid, item in data.items()}
+
+    def fetch(self, folder: str, uid: int) -> bytes | None:
+        """The raw message, or None when it is no longer there (already moved by an earlier attempt)."""
+        self._ensure_selected(folder)
+        data = self.client.fetch([uid], [b"BODY.PEEK[]", b"FLAGS"])
+        item = data.get(uid)
+        if item is None or b"BODY[]" not in item:
+            return None
+        return bytes(item[b"BODY[]"])
+
+    def flags(self, folder: str, uid: int) -> tuple[bytes, ...]:
+        self._ensure_selected(folder)
+        data = self.client.fetch([uid], [b"FLAGS"])
+        item = data.get(uid)
+        return tuple(item[b"FLAGS"]) if item else ()
+
+    def contains_message_id(self, folder: str, message_id: str) -> bool:
+        """Whether a message with this Message-ID is in the folder (our last check before a resend)."""
+        if not self.folder_exists(folder):
+            return False
+        self._ensure_selected(folder)
+        return bool(self.client.search(["HEADER", "Message-ID", message_id]))
+
+    def status(self, folder: str) -> dict[str, int]:
+        data = self.client.folder_status(folder, [b"MESSAGES", b"UIDVALIDITY", b"UIDNEXT"])
+        return {key.decode().lower(): int(value) for key, value in data.items()}
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def folder_exists(self, folder: str) -> bool:
+        return bool(self.client.folder_exists(folder))
+
+    def ensure_folder(self, folder: str) -> None:
+        if not self.client.folder_exists(folder):
+            try:
+                self.client.create_folder(folder)
+            except IMAPClientError:
+                # Another worker may have created it between our check and CREATE.
+                if not self.client.folder_exists(folder):
+                    raise
+
+    def add_keyword(self, folder: str, uid: int, keyword: bytes) -> None:
+        self._ensure_selected(folder)
+        self.client.add_flags([uid], [keyword], silent=True)
+
+    def append(self, folder: str, raw: bytes, flags: tuple[bytes, ...] = (b"\\Seen",)) -> None:
+        self.ensure_folder(folder)
+        self.client.append(folder, raw, flags=flags)
+
+    def move(self, folder: str, uid: int, target: str) -> None:
+        """Move one message by UID; the target folder is created when missing."""
+        self.ensure_folder(target)
+        self._ensure_selected(folder)
+        if self.client.has_capability("MOVE"):
+            self.client.move([uid], target)
+            return
+        # RFC 6851 section 3.3 fallback. UID EXPUNGE (UIDPLUS) removes only our UID.
+        self.client.copy([uid], target)
+        self.client.add_flags([uid], [b"\\Deleted"], silent=True)
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge([uid])
+        else:
+            raise MailboxError(
+                "server has neither MOVE nor UIDPLUS; refusing a bare EXPUNGE that could remove other mail"
+            )
+
+    # --- waiting -----------------------------------------------------------------------------
+
+    @contextmanager
+    def idle(self, folder: str) -> Iterator[Any]:
+        """IMAP IDLE (RFC 2177) on the folder; yields the client so the caller can `idle_check(timeout)`."""
+        self._ensure_selected(folder)
+        self.client.idle()
+        try:
+            yield self.client
+        finally:
+            self.client.idle_done()
+
+    def supports_idle(self) -> bool:
+        return bool(self.client.has_capability("IDLE"))
+
+
+def _close_quietly(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # a dying connection may fail in any way; we are closing it anyway
+        with contextlib.suppress(Exception):
+            client.shutdown()

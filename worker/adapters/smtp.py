@@ -1,0 +1,88 @@
+"""The SMTP edge: `Outbox.send()` hands one reply to the submission server and says what is known about it.
+
+A failure before DATA means the server has not taken the message: safe to retry. A failure while
+waiting for the reply to DATA leaves the state unknown (RFC 5321 section 4.5.4.1 / mail-safety.md G):
+the server may have queued it, so we never resend; the attempt is recorded as "uncertain" for staff.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from enum import Enum
+
+from worker.settings import SmtpSettings
+
+
+class SendOutcome(Enum):
+    SENT = "sent"
+    UNCERTAIN = "uncertain"  # DATA may have been accepted: do not resend
+
+
+class SendDeferred(RuntimeError):
+    """The server did not take the message (connection failure or 4xx before DATA): retry later."""
+
+
+class SendRejected(RuntimeError):
+    """The server refused the message permanently (5xx): do not retry; staff must look."""
+
+
+class Outbox:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    def send(self, message: EmailMessage, envelope_from: str = "") -> SendOutcome:
+        """Send with the null reverse-path by default (RFC 3834 section 3.3: replies must not bounce back)."""
+        recipients = [str(message["To"])]
+        try:
+            smtp = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendDeferred(f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}") from exc
+        try:
+            try:
+                code, reply = smtp.mail(envelope_from)
+                if code != 250:
+                    raise _refusal(code, reply, "MAIL FROM")
+                code, reply = smtp.rcpt(recipients[0])
+                if code not in (250, 251):
+                    raise _refusal(code, reply, "RCPT TO")
+            except (OSError, smtplib.SMTPServerDisconnected) as exc:
+                raise SendDeferred(f"connection lost before DATA: {exc}") from exc
+            payload = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+            try:
+                code, reply = smtp.data(payload)
+            except smtplib.SMTPDataError as exc:
+                raise _refusal(exc.smtp_code, exc.smtp_error, "DATA") from exc
+            except (OSError, smtplib.SMTPServerDisconnected):
+                return SendOutcome.UNCERTAIN
+            if code != 250:
+                raise _refusal(code, reply, "DATA")
+            return SendOutcome.SENT
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        smtp: smtplib.SMTP
+        if settings.tls == "ssl":
+            smtp = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+            if settings.tls == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+        if settings.user and settings.password:
+            smtp.login(settings.user, settings.password.reveal())
+        return smtp
+
+
+def _refusal(code: int, reply: bytes | str, stage: str) -> Exception:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    if 400 <= code < 500:
+        return SendDeferred(f"{stage} deferred: {code} {text}")
+    return SendRejected(f"{stage} rejected: {code} {text}")

@@ -1,0 +1,212 @@
+"""Walk a parsed MIME tree: pick the readable text, list attachments, and enforce part/depth/time caps.
+
+Rules, each from how real mailers behave:
+- multipart/alternative: text/plain wins unless it is empty or clearly worse than the HTML
+  (some mailers send "please view this in HTML" as the plain part).
+- HTML-only mail is converted to text; attachments are listed, never mixed into the text.
+- An inline message/rfc822 is a forwarded mail: its headers and text follow a forward marker so that
+  `new_text` can strip it. As an attachment (Content-Disposition: attachment) it is only listed.
+- uuencoded blocks inside plain text (Lotus Notes, old Outlook) become attachments.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import time
+from dataclasses import dataclass, field
+from email.message import Message
+
+from worker.domain import Attachment
+from worker.mail.charsets import decode
+from worker.mail.headers import decode_header, raw_header
+from worker.mail.html import html_to_text
+
+FORWARD_MARKER = "---------- Forwarded message ----------"
+
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_\-:.]+)", re.I)
+_UUENCODED = re.compile(r"^begin [0-7]{3,4} (\S[^\n]*)\n(.*?)^end *$", re.M | re.S)
+_FORWARD_HEADERS = ("from", "date", "subject", "to", "cc")
+
+
+class LimitExceeded(Exception):
+    """A cap was hit; the message is the reason staff read in the quarantine folder."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: float
+    seconds: float
+
+    def check(self, doing: str) -> None:
+        if time.monotonic() > self.at:
+            raise LimitExceeded(f"time limit of {self.seconds:g} s exceeded while {doing}")
+
+
+@dataclass(frozen=True)
+class Body:
+    text: str
+    part_types: tuple[str, ...]
+    attachments: tuple[Attachment, ...]
+
+
+@dataclass
+class _Walk:
+    max_parts: int
+    max_depth: int
+    deadline: Deadline
+    prefer_html: bool = False
+    part_types: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+
+    def enter(self, part: Message, depth: int) -> None:
+        if depth > self.max_depth:
+            raise LimitExceeded(f"MIME nesting deeper than {self.max_depth} levels")
+        if len(self.part_types) >= self.max_parts:
+            raise LimitExceeded(f"more than {self.max_parts} MIME parts")
+        self.deadline.check("reading MIME parts")
+        self.part_types.append(part.get_content_type())
+
+
+def extract_body(
+    msg: Message, max_parts: int, max_depth: int, deadline: Deadline, *, prefer_html: bool = False
+) -> Body:
+    """The readable text, every part's type (depth first) and the attachments of a parsed mail.
+
+    `prefer_html` picks the HTML alternative whenever it has text, for comparing with systems
+    (Zammad) that store the HTML; the pipeline keeps the default.
+    """
+    walk = _Walk(max_parts, max_depth, deadline, prefer_html)
+    text = _text_of(msg, 0, walk)
+    return Body(text, tuple(walk.part_types), tuple(walk.attachments))
+
+
+def _text_of(part: Message, depth: int, walk: _Walk) -> str:
+    walk.enter(part, depth)
+    ctype = part.get_content_type()
+    if part.is_multipart():
+        children = [c for c in part.get_payload() if isinstance(c, Message)]
+        if ctype == "message/rfc822" or ctype == "message/global":
+            return _message_text(part, children, depth, walk)
+        if ctype == "multipart/alternative":
+            return _alternative_text(children, depth, walk)
+        if ctype == "multipart/report":
+            return _report_text(children, depth, walk)
+        texts = [_text_of(child, depth + 1, walk) for child in children]
+        return "\n\n".join(t for t in texts if t.strip())
+    return _leaf_text(part, walk)
+
+
+def _report_text(children: list[Message], depth: int, walk: _Walk) -> str:
+    """RFC 6522: only the first part is for people; the status and the returned mail are not its text."""
+    texts = [_text_of(child, depth + 1, walk) for child in children[:1]]
+    for child in children[1:]:
+        _text_of(child, depth + 1, walk)  # walked for its part types, caps and attachments only
+    return "\n\n".join(t for t in texts if t.strip())
+
+
+def _alternative_text(children: list[Message], depth: int, walk: _Walk) -> str:
+    texts = [(child.get_content_type(), _text_of(child, depth + 1, walk)) for child in children]
+    plain = next((t for ctype, t in texts if ctype == "text/plain" and t.strip()), "")
+    richer = [t for ctype, t in texts if ctype != "text/plain" and t.strip()]
+    best_rich = max(richer, key=len, default="")
+    if walk.prefer_html and best_rich:
+        return best_rich
+    # "Clearly worse": a plain part under a third of the HTML's text is a placeholder, not the mail.
+    if plain and not (best_rich and len(plain.strip()) * 3 < len(best_rich.strip())):
+        return plain
+    return best_rich or plain
+
+
+def _message_text(part: Message, children: list[Message], depth: int, walk: _Walk) -> str:
+    if _disposition(part) == "attachment":
+        walk.attachments.append(
+            Attachment(_message_name(part, children), part.get_content_type(), _message_size(part))
+        )
+        # Still walk the enclosed parts, so a recursion bomb cannot hide behind an attachment.
+        for inner in children:
+            _text_of(inner, depth + 1, walk)
+        return ""
+    texts: list[str] = []
+    for inner in children:
+        lines = [FORWARD_MARKER]
+        for name in _FORWARD_HEADERS:
+            value = raw_header(inner, name)
+            if value is not None:
+                lines.append(f"{name.capitalize()}: {decode_header(value)}")
+        texts.append("\n".join(lines) + "\n\n" + _text_of(inner, depth + 1, walk))
+    return "\n\n".join(texts)
+
+
+def _message_name(part: Message, children: list[Message]) -> str | None:
+    if _filename(part):
+        return _filename(part)
+    subject = raw_header(children[0], "subject") if children else None
+    return decode_header(subject) + ".eml" if subject else None
+
+
+def _message_size(part: Message) -> int:
+    try:
+        return len(part.as_bytes())
+    except (UnicodeError, LookupError, ValueError):
+        return 0
+
+
+def _leaf_text(part: Message, walk: _Walk) -> str:
+    ctype = part.get_content_type()
+    payload = _payload(part)
+    filename = _filename(part)
+    disposition = _disposition(part)
+    is_text = ctype in ("text/plain", "text/html")
+    if disposition == "attachment" or not is_text or (filename and disposition != "inline"):
+        walk.attachments.append(Attachment(filename, ctype, len(payload)))
+        return ""
+    charset = part.get_content_charset()
+    if ctype == "text/html":
+        if charset is None:
+            found = _META_CHARSET.search(payload[:4096])
+            charset = found.group(1).decode("ascii") if found else None
+        return html_to_text(decode(payload, charset))
+    return _take_uuencoded(decode(payload, charset), walk)
+
+
+def _payload(part: Message) -> bytes:
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _filename(part: Message) -> str | None:
+    name = part.get_filename() or part.get_param("name", header="content-type")
+    if isinstance(name, tuple):  # RFC 2231 value `email` could not collapse
+        name = name[2]
+    if not name:
+        return None
+    return decode_header(str(name))
+
+
+def _disposition(part: Message) -> str | None:
+    value = raw_header(part, "content-disposition")
+    if value is None:
+        return None
+    return value.split(";", 1)[0].strip().lower() or None
+
+
+def _take_uuencoded(text: str, walk: _Walk) -> str:
+    if "begin " not in text:
+        return text
+    text = text.replace("\r\n", "\n")
+
+    def listed(match: re.Match[str]) -> str:
+        size = 0
+        for line in match.group(2).splitlines():
+            try:
+                size += len(binascii.a2b_uu(line))
+            except binascii.Error:
+                continue
+        walk.attachments.append(Attachment(match.group(1).strip(), "application/octet-stream", size))
+        return ""
+
+    return _UUENCODED.sub(listed, text)

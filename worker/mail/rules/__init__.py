@@ -1,0 +1,1 @@
+"""Screening rules, one module each (mail-safety sections A-C); `worker.mail.screen` chains them."""

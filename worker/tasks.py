@@ -1,0 +1,45 @@
+"""Thin Celery tasks: JSON arguments in (mailbox name, UIDVALIDITY, UID), the pipeline does the rest.
+
+Like a web view, a task only turns arguments into a call and decides about retries; the work is in
+`worker.act`. Each worker process keeps its own connections (created after the fork, on first use).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+
+from worker.act import Services, TransientError, handle_uid
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROCESS_MESSAGE = "worker.process_message"
+
+
+def register(app: Celery, settings: Settings) -> None:
+    holder: dict[str, Services] = {}
+
+    def services() -> Services:
+        if "services" not in holder:
+            holder["services"] = Services.open(settings)
+        return holder["services"]
+
+    @app.task(name=PROCESS_MESSAGE, bind=True, max_retries=None)
+    def process_message(self: Task, mailbox: str, uidvalidity: int, uid: int) -> str:
+        try:
+            return handle_uid(services(), mailbox, int(uidvalidity), int(uid))
+        except TransientError as exc:
+            # IMAP/SMTP/Redis hiccup: drop the connections and try again shortly. The durable attempt
+            # counter (not Celery's retry count) decides when a mail is parked in quarantine.
+            holder.pop("services", None)
+            retries = self.request.retries or 0
+            raise self.retry(exc=exc, countdown=min(30, 2 ** min(retries, 5))) from exc
+
+    _ = process_message
+
+
+def send_process_message(app: Celery, mailbox: str, uidvalidity: int, uid: int, **options: Any) -> None:
+    app.send_task(PROCESS_MESSAGE, args=[mailbox, uidvalidity, uid], **options)
