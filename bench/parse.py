@@ -22,7 +22,15 @@ import contextlib
 from worker.mail.parse import ParseError, parse  # noqa: E402
 
 MAIL_SUFFIXES = (".eml", ".box", ".msg", ".txt", ".raw", "")
-NOT_MAIL = ("README", "LICENSE", "SHA256SUMS", "MANIFEST", ".gitattributes", "ARTISTIC-LICENSE", "lorem-ipsum")
+NOT_MAIL = (
+    "README",
+    "LICENSE",
+    "SHA256SUMS",
+    "MANIFEST",
+    ".gitattributes",
+    "ARTISTIC-LICENSE",
+    "lorem-ipsum",
+)
 
 
 def load_mails(root: Path) -> list[bytes]:
@@ -58,7 +66,9 @@ def measure(label: str, mails: list[bytes], runs: int) -> None:
 
 def main() -> None:
     default = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("corpora", nargs="?", default=os.environ.get("CORPORA_DIR", str(default)))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-size", type=int, default=20_000)

@@ -187,6 +187,9 @@ def _reply_once(services: Services, analysis: Analysis, decision: Decision, uid:
         ledger.log_event({"event": "reply-rejected", "key": decision.key, "at": now.timestamp(), "reason": str(exc)})
         return "rejected"
     ledger.mark_reply(decision.key, outcome.value, reply_id, analysis.inquiry.sender, kind, now.timestamp())
+    if decision.thread_key:
+        # A client that sends only In-Reply-To (our reply's id) must still find the case.
+        ledger.alias_thread(reply_id.strip("<>"), decision.thread_key)
     mailbox.add_keyword(settings.imap.inbox, uid, REPLIED_KEYWORD)
     mailbox.append(sent_folder, message.as_bytes())
     return "sent" if outcome is SendOutcome.SENT else "uncertain"

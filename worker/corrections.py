@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from worker.adapters.imap import Mailbox
 from worker.adapters.store import DECISION_TTL, Ledger
@@ -185,8 +185,8 @@ class CorrectionLog:
         self.redis.hset(self.placements, key, folder)
 
     def all(self, count: int = STREAM_MAXLEN) -> list[Correction]:
-        rows = self.redis.xrange(self.stream, count=count)
-        return [Correction.from_record(json.loads(fields[b"json"])) for _id, fields in rows]  # type: ignore[union-attr]
+        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(self.stream, count=count))
+        return [Correction.from_record(json.loads(fields[b"json"])) for _id, fields in rows]
 
 
 # --- the scan ---------------------------------------------------------------------------------------------

@@ -1,18 +1,25 @@
-"""Watch the inbox and offer every message in it to the workers: IMAP IDLE with a polling fallback.
+"""Watch one mailbox's inbox and offer every message in it to the workers: IMAP IDLE with a polling fallback.
 
-The inbox is the source of truth (mail-safety.md D/E): each cycle lists every UID still in INBOX and
+The inbox is the source of truth (mail-safety.md D/E): every scan lists each UID still in INBOX and
 offers those not offered recently. A message whose task was lost (worker killed, Redis restarted with an
 empty queue) is therefore offered again once its offer expires: the poller is also the reconciler. One
 poller per mailbox works at a time, through a Redis lease; a second replica waits as a hot standby.
+
+Liveness: IDLE (RFC 2177) is left and re-issued at every full scan (`poll_interval`, seconds) and never
+held longer than `idle_timeout`, far below the 29 minutes after which servers may drop an idle client.
+While idling, a silence longer than `dead_silence` is a dead connection (Dovecot says "* OK Still here"
+every 2 minutes), and every other IMAP call has the socket timeout of the mailbox settings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -27,91 +34,176 @@ from worker.tasks import send_process_message
 log = logging.getLogger("worker.poller")
 
 LEASE = "poller"
-LEASE_TTL = 30  # seconds; renewed every cycle, so a dead poller is replaced within this
 IDLE_SLICE = 1.0  # seconds per idle_check, so stop requests and lease renewals are never late
+BACKOFF_MAX = 60.0  # seconds between reconnect attempts, at most
+
+
+class IdleSilence(OSError):
+    """The server said nothing for longer than it promises to (a half-open TCP connection)."""
 
 
 @dataclass(frozen=True)
 class PollerConfig:
-    reoffer_after: int = 300  # seconds a message may sit offered in INBOX before it is offered again
-    cycle_max: float = 25.0  # longest wait between two full scans (the polling fallback), < LEASE_TTL
+    """Timings of one poller; `from_settings` is the production source, tests pass shorter values."""
+
+    reoffer_after: float = 300.0  # seconds a message may sit offered in INBOX before it is offered again
+    poll_interval: float = 30.0  # a full scan at least this often: the polling fallback and the reconciler
+    idle_timeout: float = 300.0  # re-issue IDLE at least this often (RFC 2177 section 3: well before 29 min)
+    dead_silence: float = 150.0  # Dovecot's "still here" comes every 120 s; longer silence = dead connection
+    lease_ttl: int = 30  # seconds; a dead poller's standby takes over within this
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PollerConfig:
+        return cls(
+            reoffer_after=settings.reoffer_after,
+            poll_interval=min(settings.poll_interval, settings.idle_timeout),
+            idle_timeout=settings.idle_timeout,
+        )
+
+    @property
+    def renew_every(self) -> float:
+        return self.lease_ttl / 3
+
+
+def poller_owner() -> str:
+    """Who holds the lease: host, process and thread, so replicas and mailbox threads never share it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def run_poller(settings: Settings, app: Celery, stop: threading.Event, config: PollerConfig | None = None) -> None:
-    config = config or PollerConfig()
-    owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    ledger = Ledger.connect(settings.redis_url, settings.imap.name)
-    backoff = 1.0
+    """Hold the mailbox's lease and watch its inbox until `stop` is set; reconnect with backoff on any failure."""
+    config = config or PollerConfig.from_settings(settings)
+    owner = poller_owner()
+    name = settings.imap.name
+    ledger = Ledger.connect(settings.redis_url, name)
+    backoff = [1.0]  # reset by every healthy scan, doubled by every failure
+
+    def healthy() -> None:
+        backoff[0] = 1.0
+
     while not stop.is_set():
         try:
-            if not (ledger.renew(LEASE, owner, LEASE_TTL) or ledger.claim(LEASE, owner, LEASE_TTL)):
+            if not (ledger.renew(LEASE, owner, config.lease_ttl) or ledger.claim(LEASE, owner, config.lease_ttl)):
                 stop.wait(2.0)  # another replica holds the lease: stand by
                 continue
             mailbox = Mailbox.connect(settings.imap)
         except (OSError, IMAPClientError, redis.RedisError) as exc:
-            log.warning("poller: cannot start a cycle (%s); retrying in %.0f s", exc, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 60.0)
+            _report_failure(ledger, name, "connect", exc, backoff[0])
+            stop.wait(backoff[0])
+            backoff[0] = min(backoff[0] * 2, BACKOFF_MAX)
             continue
         try:
-            backoff = 1.0
-            _watch(mailbox, ledger, app, settings, owner, stop, config)
+            _watch(mailbox, ledger, app, settings, owner, stop, config, on_healthy=healthy)
         except (OSError, IMAPClientError, redis.RedisError) as exc:
-            log.warning("poller: connection lost (%s); reconnecting", exc)
-            stop.wait(backoff)
+            _report_failure(ledger, name, "watch", exc, backoff[0])
+            stop.wait(backoff[0])
+            backoff[0] = min(backoff[0] * 2, BACKOFF_MAX)
         finally:
             mailbox.logout()
-    ledger.release(LEASE, owner)
+    with contextlib.suppress(redis.RedisError):  # the lease expires by itself within lease_ttl
+        ledger.release(LEASE, owner)
+
+
+def _report_failure(ledger: Ledger, name: str, stage: str, exc: BaseException, backoff: float) -> None:
+    # The exception text of imapclient and redis-py never contains the password or token we sent.
+    log.warning("poller %s: %s failed (%s: %s); retrying in %.0f s", name, stage, type(exc).__name__, exc, backoff)
+    with contextlib.suppress(redis.RedisError):  # when Redis itself failed, the log line is the record
+        ledger.log_event({"event": "poller-error", "mailbox": name, "stage": stage, "at": time.time(),
+                          "error": f"{type(exc).__name__}: {exc}"})
 
 
 def _watch(
     mailbox: Mailbox, ledger: Ledger, app: Celery, settings: Settings, owner: str,
-    stop: threading.Event, config: PollerConfig,
+    stop: threading.Event, config: PollerConfig, on_healthy: Callable[[], None],
 ) -> None:
     inbox = settings.imap.inbox
     while not stop.is_set():
-        if not ledger.renew(LEASE, owner, LEASE_TTL):
-            log.warning("poller: lost the lease; standing by")
+        if not ledger.renew(LEASE, owner, config.lease_ttl):
+            log.warning("poller %s: lost the lease; standing by", settings.imap.name)
             return
+        started = time.monotonic()
         offered = offer_new(mailbox, ledger, app, settings, owner, config)
         ledger.heartbeat(f"poller:{settings.imap.name}")
+        on_healthy()
         if offered:
-            log.info("poller: offered %d message(s)", offered)
-        _wait_for_change(mailbox, inbox, stop, config.cycle_max)
+            log.info("poller %s: offered %d message(s) in %.3f s", settings.imap.name, offered,
+                     time.monotonic() - started)
+        renew = _renewer(ledger, owner, config)
+        if mailbox.supports_idle():
+            wait_for_change(mailbox, inbox, stop, config, renew)
+        else:
+            stop.wait(config.poll_interval)
 
 
 def offer_new(
     mailbox: Mailbox, ledger: Ledger, app: Celery, settings: Settings, owner: str, config: PollerConfig
 ) -> int:
+    """Offer every UID in INBOX whose offer (keyed by UIDVALIDITY and UID) has expired; returns how many."""
     inbox = settings.imap.inbox
     state = mailbox.select(inbox)
     previous = ledger.uid_state()
     if previous is not None and previous[0] != state.uidvalidity:
-        # RFC 3501 2.3.1.1: UIDs from another UIDVALIDITY mean nothing now. Offers are keyed by UIDVALIDITY,
-        # so every message is simply offered again; the ledger recognises finished ones by Message-ID.
-        log.warning("poller: UIDVALIDITY changed %s -> %s", previous[0], state.uidvalidity)
+        # RFC 3501 section 2.3.1.1: UIDs from another UIDVALIDITY mean nothing now. Offers and claims are
+        # keyed by UIDVALIDITY, so the old ones are simply forgotten (they expire) and every message is
+        # offered again; the ledger recognises finished ones by their Message-ID (mail-safety.md D).
+        log.warning("poller %s: UIDVALIDITY changed %s -> %s; offering the whole inbox again",
+                    settings.imap.name, previous[0], state.uidvalidity)
+        ledger.log_event({"event": "uidvalidity-changed", "from": previous[0], "to": state.uidvalidity,
+                          "at": time.time()})
     uids = mailbox.uids(inbox)
     count = 0
+    ttl = max(1, int(config.reoffer_after))
     for uid in uids:
-        if ledger.claim(f"offered:{state.uidvalidity}:{uid}", owner, config.reoffer_after):
+        if ledger.claim(f"offered:{state.uidvalidity}:{uid}", owner, ttl):
             send_process_message(app, settings.imap.name, state.uidvalidity, uid)
             count += 1
     ledger.save_uid_state(state.uidvalidity, max(uids, default=0))
     return count
 
 
-def _wait_for_change(mailbox: Mailbox, inbox: str, stop: threading.Event, longest: float) -> None:
-    """IDLE until the server reports a change or `longest` passes (RFC 2177; re-issued well before 29 min)."""
-    if not mailbox.supports_idle():
-        stop.wait(longest)
-        return
-    deadline = time.monotonic() + longest
+def _renewer(ledger: Ledger, owner: str, config: PollerConfig) -> Callable[[], bool]:
+    """Renew the lease at most every `renew_every` seconds; returns False once the lease is lost."""
+    last = [time.monotonic()]
+
+    def renew() -> bool:
+        now = time.monotonic()
+        if now - last[0] < config.renew_every:
+            return True
+        last[0] = now
+        return ledger.renew(LEASE, owner, config.lease_ttl)
+
+    return renew
+
+
+def wait_for_change(
+    mailbox: Mailbox, inbox: str, stop: threading.Event, config: PollerConfig, renew: Callable[[], bool],
+) -> str:
+    """IDLE until the server reports a change, the next full scan is due, or the lease is lost.
+
+    Returns why it stopped ("change", "scan", "stop", "lease"); raises IdleSilence on a dead connection.
+    """
+    started = time.monotonic()
+    deadline = started + min(config.poll_interval, config.idle_timeout)
+    last_heard = started
     with mailbox.idle(inbox) as client:
-        while not stop.is_set() and time.monotonic() < deadline:
+        while True:
+            if stop.is_set():
+                return "stop"
+            now = time.monotonic()
+            if now >= deadline:
+                return "scan"
+            if not renew():
+                return "lease"
             responses = client.idle_check(timeout=IDLE_SLICE)
-            if any(_is_change(r) for r in responses):
-                return
+            now = time.monotonic()
+            if responses:
+                last_heard = now
+            if any(is_change(r) for r in responses):
+                return "change"
+            if now - last_heard > config.dead_silence:
+                raise IdleSilence(f"no data from the server for {now - last_heard:.0f} s while idling")
 
 
-def _is_change(response: tuple[object, ...]) -> bool:
+def is_change(response: tuple[object, ...]) -> bool:
+    """Whether an untagged IDLE response means the inbox changed (RFC 3501 7.3.1 EXISTS, 7.4.1 EXPUNGE)."""
     return any(item in (b"EXISTS", b"RECENT", b"EXPUNGE") for item in response)

@@ -49,6 +49,19 @@ class ImapSettings:
     inbox: str = "INBOX"
     timeout: float = 30.0
     name: str = "default"  # the mailbox's name in keys, logs and metrics
+    oauth: OAuthSettings | None = None  # XOAUTH2 instead of the password (Microsoft 365, Gmail)
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """XOAUTH2 for one account: the refresh token lives in `refresh_token_file`, rewritten when it rotates."""
+
+    provider: str  # "microsoft" or "google"
+    client_id: str
+    refresh_token_file: Path
+    client_secret: Secret | None = None
+    tenant: str = "common"  # Microsoft Entra tenant id or domain
+    token_url: str | None = None  # overrides the provider's token endpoint
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class SmtpSettings:
     user: str | None = None
     password: Secret | None = None
     timeout: float = 30.0
+    oauth: OAuthSettings | None = None  # SMTP AUTH XOAUTH2 (Microsoft 365 SMTP AUTH, Gmail)
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class Settings:
     reply_window_days: int = 7  # one auto-reply per (sender, reply kind) per window (RFC 3834 section 2)
     breaker_max: int = 10  # circuit breaker: at most this many auto-replies per sender ...
     breaker_minutes: int = 180  # ... within this many minutes (FreeScout's 10 per 180 minutes)
+    reoffer_after: float = 300.0  # seconds before the poller offers a still-unfinished message again
 
     @property
     def from_address(self) -> str:
@@ -151,6 +166,7 @@ class _Reader:
             reply_window_days=self.integer("ROUTER_REPLY_WINDOW_DAYS", 7),
             breaker_max=self.integer("ROUTER_BREAKER_MAX", 10),
             breaker_minutes=self.integer("ROUTER_BREAKER_MINUTES", 180),
+            reoffer_after=self.number("ROUTER_REOFFER_AFTER", 300.0),
         )
         if not 1 <= settings.reply_window_days <= 60:
             self.problems.append("ROUTER_REPLY_WINDOW_DAYS must be between 1 and 60 (RFC 3834, Pigeonhole :days)")

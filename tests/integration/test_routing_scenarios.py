@@ -210,7 +210,6 @@ def run(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         ("precedence-list", "Automatic/Lists"),
         ("precedence-junk", "Automatic/Lists"),
         ("x-precedence-auto-reply", "Automatic/AutoReplies"),
-        ("suppress-oof", "Automatic/AutoReplies"),
         ("loop-marker", "Automatic/AutoReplies"),
         ("our-message-id", "Automatic/AutoReplies"),
         ("from-ourselves", "Automatic/AutoReplies"),
@@ -226,10 +225,10 @@ def test_it_files_automatic_mail_without_answering_it(run: Run, name: str, folde
 
 @pytest.mark.parametrize(
     "name",
-    ["sender-noreply", "sender-postmaster", "sender-owner", "sender-request", "sender-listserv",
+    ["suppress-oof", "sender-noreply", "sender-postmaster", "sender-owner", "sender-request", "sender-listserv",
      "sender-majordomo", "not-addressed-to-us"],
 )
-def test_it_files_but_never_answers_system_senders_and_mail_not_addressed_to_us(run: Run, name: str) -> None:
+def test_it_files_but_never_answers_mail_that_asks_for_silence_or_is_not_for_us(run: Run, name: str) -> None:
     assert run.mails[name].folder is not None and not run.mails[name].folder.startswith("Automatic/")
     assert run.mails[name].replies == []
     assert run.decision(name)["screening"], "the rule that stopped the reply is recorded for staff"

@@ -19,7 +19,7 @@ def test_it_routes_a_japanese_troubleshooting_mail_and_asks_for_the_business_id(
     router.start()
     router.wait_routed(1)
 
-    assert router.folders() == {"Queues/Troubleshooting": 1, "Sent": 1}
+    assert router.folders() == {"Queues/Troubleshooting": 1, "Sent": 1}, (router.events(), router.logs())
     [reply] = router.replies()
     assert reply["To"] == "Taro Yamada <taro@example.co.jp>" or "taro@example.co.jp" in reply["To"]
     assert reply["Auto-Submitted"] == "auto-replied"

@@ -60,3 +60,4 @@ def test_it_parses_a_mail_just_under_every_limit() -> None:
     raw = multipart("mixed", [text_part("a"), text_part("b")])
     inquiry = parse(raw, ParseLimits(max_bytes=len(raw), max_parts=3, max_depth=1))
     assert inquiry.body_text == "a\n\nb"
+

@@ -206,3 +206,34 @@ def _uu(data: bytes) -> bytes:
 def test_it_decodes_a_base64_body_without_padding() -> None:
     body = base64.b64encode("パスワード".encode()).rstrip(b"=")
     assert parse(mail(body, transfer_encoding="base64")).body_text == "パスワード"
+
+
+def test_it_decodes_raw_8bit_and_rfc2231_continued_filenames() -> None:
+    raw_name = part(
+        "text/plain; name=ciële.txt".encode(),
+        b"x",
+        headers=[("Content-Disposition", "attachment")],
+    )
+    continued = part(
+        "application/pdf",
+        b"%PDF",
+        headers=[("Content-Disposition", "attachment; filename*0*=UTF-8''%E5%A0%B1; filename*1*=%E5%91%8A.pdf")],
+    )
+    inquiry = parse(multipart("mixed", [text_part("files"), raw_name, continued]))
+    assert [a.filename for a in inquiry.attachments] == ["ciële.txt", "報告.pdf"]
+
+
+def test_it_reads_a_multipart_without_usable_boundaries_as_text() -> None:
+    raw = mail(b"just text\r\n", content_type='multipart/mixed; boundary="never-used"')
+    inquiry = parse(raw)
+    assert inquiry.body_text == "just text"
+    assert inquiry.attachments == ()
+
+
+def test_it_decodes_an_rfc2231_shift_jis_filename_as_cp932() -> None:
+    quoted = "".join(f"%{b:02X}" for b in "①手順書.pdf".encode("cp932"))
+    attachment = part(
+        "application/pdf", b"%PDF", headers=[("Content-Disposition", f"attachment; filename*=shift_jis''{quoted}")]
+    )
+    inquiry = parse(multipart("mixed", [text_part("手順書です"), attachment]))
+    assert [a.filename for a in inquiry.attachments] == ["①手順書.pdf"]

@@ -16,7 +16,7 @@ from worker.mail.parse import parse
 from worker.route.decide import ReplyPolicy, decide
 from worker.route.history import History
 from worker.route.keys import reply_message_id
-from worker.route.replies import ReplySettings, header_text, render_reply, strip_reply_prefixes
+from worker.route.replies import ReplySettings, customer_name, header_text, render_reply, strip_reply_prefixes
 from worker.route.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
@@ -137,3 +137,8 @@ def test_it_refuses_settings_without_a_desk_name_in_both_languages() -> None:
     with pytest.raises(ValueError, match="en"):
         ReplySettings.from_taxonomy(TAXONOMY, from_address="support@example.com", from_name={"ja": "サポート"},
                                     our_domain="example.com")
+
+
+@pytest.mark.parametrize(("display", "expected"), [("山田 太郎", "山田 太郎"), ("山田様", "山田"), ('"Sato, Hanako"', "Sato, Hanako"), ("", "")])
+def test_it_addresses_the_customer_without_a_doubled_honorific(display: str, expected: str) -> None:
+    assert customer_name(display) == expected

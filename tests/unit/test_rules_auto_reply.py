@@ -10,6 +10,7 @@ from worker.mail.parse import parse
 from worker.mail.rules import (
     auto_response_suppress,
     auto_submitted,
+    autoreply_headers,
     from_ourselves,
     loop_marker,
     our_message_id,
@@ -58,7 +59,10 @@ def test_it_treats_precedence_auto_reply_as_an_auto_reply(header: str) -> None:
 def test_it_stays_silent_when_x_auto_response_suppress_names_all_or_oof(value: str) -> None:
     mail_ = inquiry([("X-Auto-Response-Suppress", value)])
     assert auto_response_suppress.check(mail_, POLICY) is not None
-    assert not screen(mail_, POLICY).may_reply
+    screening = screen(mail_, POLICY)
+    # The header asks for silence; it does not say a machine wrote the mail: the question is still filed.
+    assert screening.kind == "inquiry"
+    assert not screening.may_reply
 
 
 def test_it_ignores_x_auto_response_suppress_for_delivery_receipts_only() -> None:
@@ -103,3 +107,14 @@ def test_it_never_answers_mail_from_our_own_addresses(sender: str) -> None:
 def test_it_never_answers_mail_whose_envelope_sender_is_ours() -> None:
     mail_ = inquiry([("Return-Path", "<support@example.com>")])
     assert from_ourselves.check(mail_, POLICY) is not None
+
+
+@pytest.mark.parametrize(("header", "value"), [("X-Autoreply", "yes"), ("X-Autorespond", "Thank you for your mail")])
+def test_it_treats_x_autoreply_and_x_autorespond_as_an_auto_reply(header: str, value: str) -> None:
+    mail_ = inquiry([(header, value)])
+    assert autoreply_headers.check(mail_, POLICY) is not None
+    assert screen(mail_, POLICY).kind == "auto_reply"
+
+
+def test_it_answers_mail_that_says_x_autoreply_no() -> None:
+    assert autoreply_headers.check(inquiry([("X-Autoreply", "no")]), POLICY) is None

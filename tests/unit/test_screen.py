@@ -41,9 +41,10 @@ def test_it_files_a_delivery_report_as_a_bounce_although_it_is_also_auto_submitt
                                                      "null_return_path"]
 
 
-def test_it_files_spam_that_looks_like_list_mail_as_spam() -> None:
-    spam = parse(mail(b"Buy now\n", extra_headers=[("List-Unsubscribe", "<mailto:u@x.example>"), ("X-Spam-Flag", "YES")]))
-    assert screen(spam, POLICY).kind == "spam"
+def test_it_files_spam_that_looks_like_list_mail_or_an_auto_reply_as_spam() -> None:
+    for disguise in (("List-Unsubscribe", "<mailto:u@x.example>"), ("Auto-Submitted", "auto-generated")):
+        spam = parse(mail(b"Buy now\n", extra_headers=[disguise, ("X-Spam-Flag", "YES")]))
+        assert screen(spam, POLICY).kind == "spam", disguise
 
 
 def test_it_keeps_reply_forbidding_hits_without_changing_the_kind() -> None:

@@ -144,3 +144,13 @@ def test_it_says_the_same_in_the_html_and_the_text_of_each_out_of_scope_paragrap
         html_lines = [html_lib.unescape(re.sub(r"<[^>]+>", "", line)) for line in html_source.splitlines()]
         text_lines = text_file.read_text(encoding="utf-8").splitlines()
         assert [line for line in html_lines if line] == [line for line in text_lines if line], text_file.name
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_it_renders_the_managed_xdr_acknowledgement_without_naming_categories(language: str) -> None:
+    reply = ReplyPlan(template="acknowledgement", language=language, to="taro@example.co.jp",
+                      sections=("acknowledgement",))
+    _, text, html = render(reply)
+    assert ("担当者が内容を確認のうえ" if language == "ja" else "A member of our team will review it") in text
+    for phrase in ("対応範囲外", "outside the", "ビジネスID", "business ID"):
+        assert phrase not in text and phrase not in html

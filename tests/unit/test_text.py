@@ -149,3 +149,38 @@ def test_it_ignores_other_identifiers(text: str) -> None:
 def test_it_cuts_a_german_outlook_header_block() -> None:
     body = "Bitte prüfen.\n\nVon: Support <s@example.com>\nGesendet: Dienstag\nAn: Taro\nBetreff: AW: Alarm\n\nalt"
     assert new_text(body) == "Bitte prüfen."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our business ID is 3F2A9C1E-7B4D-4E21-9A6F-0C8D5E4B1A27.",
+        "ビジネスIDは以下のとおりです。\n3f2a9c1e-7b4d-4e21-9a6f-0c8d5e4b1a27",
+        "ビジネスID(Vision One): 3f2a9c1e-7b4d-4e21-9a6f-0c8d5e4b1a27",
+    ],
+)
+def test_it_finds_a_business_id_written_in_a_sentence(text: str) -> None:
+    assert find_business_id(text) == "3f2a9c1e-7b4d-4e21-9a6f-0c8d5e4b1a27"
+
+
+def test_it_does_not_take_a_trace_id_that_follows_the_business_id_label() -> None:
+    text = "ビジネスIDは不明です。トレースID: 3f2a9c1e-7b4d-4e21-9a6f-0c8d5e4b1a27"
+    assert find_business_id(text) is None
+
+
+def test_it_finds_a_business_id_after_words_that_contain_id() -> None:
+    text = "The Business ID we were provided: 3f2a9c1e-7b4d-4e21-9a6f-0c8d5e4b1a27"
+    assert find_business_id(text) == "3f2a9c1e-7b4d-4e21-9a6f-0c8d5e4b1a27"
+
+
+def test_it_keeps_the_question_written_below_a_closed_forwarded_block() -> None:
+    body = (
+        "社内から以下の転送がありました。\n\n---------- Forwarded message ---------\nFrom: 営業部\n\n"
+        "脅威が検出されました。\n----------\n\nこの検体を解析いただけますか。"
+    )
+    assert new_text(body) == "社内から以下の転送がありました。\n\nこの検体を解析いただけますか。"
+
+
+def test_it_does_not_resume_at_a_signature_inside_a_forwarded_mail() -> None:
+    body = "FYI\n\n---------- Forwarded message ---------\nFrom: alerts\n\nAlert body\n----------\nTrend Micro\nTEL 03-0000"
+    assert new_text(body) == "FYI"

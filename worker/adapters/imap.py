@@ -17,11 +17,15 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from worker.oauth import TokenSource
 from worker.settings import ImapSettings
 
 # Keyword set on an inbound message once we replied to it: a second, Redis-independent witness
 # that the reply went out (RFC 3501 section 2.3.2 keywords; "$" prefix by convention).
 REPLIED_KEYWORD = b"$AutoReplied"
+# Set on a message just before the UID COPY of the MOVE fallback: after a crash between COPY and
+# EXPUNGE it says a copy may already be in the target, so the retry looks before copying twice.
+COPIED_KEYWORD = b"$RouterCopied"
 
 
 class MailboxError(RuntimeError):
@@ -44,7 +48,10 @@ class Mailbox:
         self._selected: str | None = None
 
     @classmethod
-    def connect(cls, settings: ImapSettings) -> Mailbox:
+    def connect(cls, settings: ImapSettings, tokens: TokenSource | None = None) -> Mailbox:
+        """Log in over TLS with verified certificates (plaintext only as the settings allow: loopback or
+        explicitly), with the password or, for Microsoft 365 and Gmail, XOAUTH2; every socket call has
+        the settings' timeout."""
         context = ssl.create_default_context()
         client = IMAPClient(
             settings.host,
@@ -56,7 +63,11 @@ class Mailbox:
         try:
             if settings.tls == "starttls":
                 client.starttls(context)
-            client.login(settings.user, settings.password.reveal())
+            if settings.oauth is not None:
+                source = tokens or TokenSource(settings.oauth, timeout=settings.timeout)
+                client.oauth2_login(settings.user, source.access_token())
+            else:
+                client.login(settings.user, settings.password.reveal())
         except Exception:
             _close_quietly(client)
             raise
@@ -143,21 +154,45 @@ class Mailbox:
         self.client.append(folder, raw, flags=flags)
 
     def move(self, folder: str, uid: int, target: str) -> None:
-        """Move one message by UID; the target folder is created when missing."""
+        """Move one message by UID; the target folder is created when missing.
+
+        Safe to repeat after a crash at any point: a UID that is gone is a no-op for UID MOVE and
+        UID EXPUNGE, and the fallback never copies a message twice (see COPIED_KEYWORD).
+        """
         self.ensure_folder(target)
         self._ensure_selected(folder)
         if self.client.has_capability("MOVE"):
             self.client.move([uid], target)
             return
-        # RFC 6851 section 3.3 fallback. UID EXPUNGE (UIDPLUS) removes only our UID.
-        self.client.copy([uid], target)
-        self.client.add_flags([uid], [b"\\Deleted"], silent=True)
-        if self.client.has_capability("UIDPLUS"):
-            self.client.uid_expunge([uid])
-        else:
+        # RFC 6851 section 3.3 fallback. UID EXPUNGE (UIDPLUS, RFC 4315) removes only our UID; a bare
+        # EXPUNGE would also remove whatever other clients flagged \Deleted.
+        if not self.client.has_capability("UIDPLUS"):
             raise MailboxError(
                 "server has neither MOVE nor UIDPLUS; refusing a bare EXPUNGE that could remove other mail"
             )
+        flags = self.flags(folder, uid)
+        if not flags and not self.client.fetch([uid], [b"UID"]):
+            return  # already moved by an earlier attempt
+        if COPIED_KEYWORD not in flags or not self._copy_exists(folder, uid, target):
+            self.client.add_flags([uid], [COPIED_KEYWORD], silent=True)
+            self.client.copy([uid], target)
+        self.client.add_flags([uid], [b"\\Deleted"], silent=True)
+        self.client.uid_expunge([uid])
+
+    def _copy_exists(self, folder: str, uid: int, target: str) -> bool:
+        """Whether the target already holds this message (same Message-ID): an earlier COPY succeeded."""
+        data = self.client.fetch([uid], [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        item = data.get(uid, {})
+        header = next((bytes(v) for k, v in item.items() if k.startswith(b"BODY[HEADER")), b"")
+        message_id = header.partition(b":")[2].strip().decode("ascii", "replace")
+        if not message_id:
+            return False  # nothing to recognise it by: copying again is the lesser evil than losing it
+        try:
+            self.client.select_folder(target, readonly=True)
+            found = bool(self.client.search(["HEADER", "Message-ID", message_id]))
+        finally:
+            self.select(folder)
+        return found
 
     # --- waiting -----------------------------------------------------------------------------
 

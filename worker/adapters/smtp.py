@@ -12,7 +12,8 @@ import ssl
 from email.message import EmailMessage
 from enum import Enum
 
-from worker.settings import SmtpSettings
+from worker.oauth import TokenSource, xoauth2_string
+from worker.settings import OAuthSettings, SmtpSettings
 
 
 class SendOutcome(Enum):
@@ -29,8 +30,9 @@ class SendRejected(RuntimeError):
 
 
 class Outbox:
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, tokens: TokenSource | None = None) -> None:
         self.settings = settings
+        self._tokens = tokens
 
     def send(self, message: EmailMessage, envelope_from: str = "") -> SendOutcome:
         """Send with the null reverse-path by default (RFC 3834 section 3.3: replies must not bounce back)."""
@@ -41,6 +43,7 @@ class Outbox:
             raise SendDeferred(f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}") from exc
         try:
             try:
+                smtp.ehlo_or_helo_if_needed()
                 code, reply = smtp.mail(envelope_from)
                 if code != 250:
                     raise _refusal(code, reply, "MAIL FROM")
@@ -76,9 +79,19 @@ class Outbox:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
             if settings.tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
-        if settings.user and settings.password:
+        if settings.oauth is not None and settings.user:
+            # SMTP AUTH XOAUTH2 (Microsoft 365 and Gmail submission); the token is refreshed when due.
+            smtp.ehlo_or_helo_if_needed()
+            auth = xoauth2_string(settings.user, self._token_source(settings.oauth).access_token())
+            smtp.auth("XOAUTH2", lambda challenge=None: auth, initial_response_ok=True)
+        elif settings.user and settings.password:
             smtp.login(settings.user, settings.password.reveal())
         return smtp
+
+    def _token_source(self, oauth: OAuthSettings) -> TokenSource:
+        if self._tokens is None:
+            self._tokens = TokenSource(oauth, timeout=self.settings.timeout)
+        return self._tokens
 
 
 def _refusal(code: int, reply: bytes | str, stage: str) -> Exception:

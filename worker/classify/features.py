@@ -33,7 +33,7 @@ class FeatureSettings:
     char_ngrams: tuple[int, int] = (1, 3)
     word_ngrams: tuple[int, int] = (1, 2)
     min_df: int = 2
-    subject_weight: float = 0.7
+    subject_weight: float = 0.4
     word_weight: float = 0.6
 
 

@@ -19,6 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 
+_CONSTANT = 30.0  # expit(-30) ~ 1e-13
+
+
 @dataclass(frozen=True)
 class EstimatorSettings:
     C: float = 0.5
@@ -42,7 +45,7 @@ class LinearScorer:
 
 
 def fit_scorer(features: sp.csr_matrix, targets: np.ndarray, settings: EstimatorSettings) -> LinearScorer:
-    """`targets` is (n_samples, n_labels) of 0/1; every column needs positives and negatives."""
+    """`targets` is (n_samples, n_labels) of 0/1."""
     columns = [_fit_one(features, targets[:, k], settings) for k in range(targets.shape[1])]
     return LinearScorer(
         weights=np.stack([c[0] for c in columns], axis=1).astype(np.float32),
@@ -56,10 +59,13 @@ def _fit_one(features: sp.csr_matrix, target: np.ndarray, settings: EstimatorSet
     np.ndarray, float, float, float
 ]:
     positives = int(target.sum())
-    if positives == 0 or positives == len(target):
-        raise ValueError("a category needs positive and negative examples to be learned")
+    negatives = len(target) - positives
+    if positives < 2 or negatives < 2:
+        # Too little to learn and calibrate (a small cross-validation fold can hold nearly every
+        # example of a category): a constant column, so the category is never (or always) predicted.
+        return np.zeros(features.shape[1]), 0.0, 0.0, (-_CONSTANT if negatives < 2 else _CONSTANT)
     # Fewer positives than folds would leave a calibration fold without any; use what the data allows.
-    folds = max(2, min(settings.calibration_folds, positives, len(target) - positives))
+    folds = max(2, min(settings.calibration_folds, positives, negatives))
     # dual=True is the fast solver when features outnumber samples, as with character n-grams.
     base: LinearSVC | LogisticRegression
     if settings.base == "logistic":

@@ -11,7 +11,7 @@ import hmac
 import secrets
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import redis
 from argon2 import PasswordHasher
@@ -50,8 +50,8 @@ class LoginLimiter:
         self.window = window
 
     def blocked(self, keys: tuple[str, ...]) -> bool:
-        values = self.redis.mget([self.prefix + k for k in keys])
-        return any(v is not None and int(v) >= self.attempts for v in values)  # type: ignore[union-attr]
+        values = cast(list[bytes | None], self.redis.mget([self.prefix + k for k in keys]))
+        return any(v is not None and int(v) >= self.attempts for v in values)
 
     def failed(self, keys: tuple[str, ...]) -> None:
         pipe = self.redis.pipeline()

@@ -25,7 +25,7 @@ def stacked_bars(per_day: dict[str, Counter[str]], title: str, width: int = 640,
     parts = [_open(width, height, title), f'<text x="0" y="14" font-size="11">{top}</text>']
     for i, day in enumerate(days):
         x = left + i * bar_w
-        y = height - bottom
+        y = float(height - bottom)
         for category in categories:
             value = per_day[day].get(category, 0)
             if not value:

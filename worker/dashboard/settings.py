@@ -29,6 +29,8 @@ class DashboardSettings:
     login_attempts: int = 5  # per user and per client address ...
     login_window: int = 15 * 60  # ... within this many seconds
     poller_stale_after: float = 10 * 60.0  # /readyz fails when no poller cycle finished for this long
+    scan_interval: float = 300.0  # seconds between scans for mail moved in mail clients; 0 turns it off
+    metrics_token: Secret | None = None  # lets Prometheus and probes read /metrics and /readyz without a session
     taxonomy_path: Path = DEFAULT_TAXONOMY
 
     @classmethod
@@ -88,8 +90,11 @@ def _read(env: Mapping[str, str]) -> DashboardSettings:
         problems.append(f"{name} must be true or false, got {raw!r}")
         return default
 
-    # ROUTER_DASHBOARD_USERS holds the lines themselves, separated by newlines or commas.
-    raw_users = text_or_file("ROUTER_DASHBOARD_USERS").replace(",", "\n")
+    # ROUTER_DASHBOARD_USERS holds the entries themselves, separated by newlines or spaces (argon2 hashes
+    # contain commas and dollar signs, never whitespace; in compose files write each $ as $$).
+    raw_users = "\n".join(line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
+                          for line in text_or_file("ROUTER_DASHBOARD_USERS").splitlines())
+    raw_users = "\n".join(raw_users.split())
     users, user_problems = parse_users(raw_users, "ROUTER_DASHBOARD_USERS")
     problems += user_problems
     proxy_header = env.get("ROUTER_DASHBOARD_PROXY_USER_HEADER", "").strip() or None
@@ -100,6 +105,9 @@ def _read(env: Mapping[str, str]) -> DashboardSettings:
     if len(secret) < 32:
         problems.append("ROUTER_DASHBOARD_SECRET_KEY (or _FILE) must be at least 32 characters "
                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    token = text_or_file("ROUTER_DASHBOARD_METRICS_TOKEN").strip()
+    if token and len(token) < 24:
+        problems.append("ROUTER_DASHBOARD_METRICS_TOKEN (or _FILE) must be at least 24 characters")
     settings = DashboardSettings(
         host=env.get("ROUTER_DASHBOARD_HOST", "127.0.0.1"),
         port=integer("ROUTER_DASHBOARD_PORT", 8080),
@@ -111,6 +119,8 @@ def _read(env: Mapping[str, str]) -> DashboardSettings:
         login_attempts=integer("ROUTER_DASHBOARD_LOGIN_ATTEMPTS", 5),
         login_window=integer("ROUTER_DASHBOARD_LOGIN_WINDOW", 15 * 60),
         poller_stale_after=float(integer("ROUTER_DASHBOARD_POLLER_STALE_SECONDS", 600)),
+        scan_interval=float(integer("ROUTER_CORRECTIONS_SCAN_SECONDS", 300)),
+        metrics_token=Secret(token) if token else None,
         taxonomy_path=Path(env.get("ROUTER_TAXONOMY", str(DEFAULT_TAXONOMY))),
     )
     if problems:

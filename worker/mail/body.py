@@ -7,6 +7,9 @@ Rules, each from how real mailers behave:
 - An inline message/rfc822 is a forwarded mail: its headers and text follow a forward marker so that
   `new_text` can strip it. As an attachment (Content-Disposition: attachment) it is only listed.
 - uuencoded blocks inside plain text (Lotus Notes, old Outlook) become attachments.
+- multipart/report (RFC 6522): only the first part is text; the status and the returned mail are
+  walked for part types, caps and attachments.
+- A multipart whose boundary never appears is read as plain text rather than dropped.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from email.message import Message
 
 from worker.domain import Attachment
 from worker.mail.charsets import decode
-from worker.mail.headers import decode_header, raw_header
+from worker.mail.headers import decode_header, raw_header, unfold
 from worker.mail.html import html_to_text
 
 FORWARD_MARKER = "---------- Forwarded message ----------"
 
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_\-:.]+)", re.I)
 _UUENCODED = re.compile(r"^begin [0-7]{3,4} (\S[^\n]*)\n(.*?)^end *$", re.M | re.S)
+_STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _FORWARD_HEADERS = ("from", "date", "subject", "to", "cc")
 
 
@@ -84,6 +88,11 @@ def extract_body(
 def _text_of(part: Message, depth: int, walk: _Walk) -> str:
     walk.enter(part, depth)
     ctype = part.get_content_type()
+    if ctype in _STATUS_TYPES:
+        # `email` splits a delivery status into pseudo-parts per recipient; it is one
+        # machine-readable block (RFC 3464), listed like an attachment.
+        walk.attachments.append(Attachment(None, ctype, _message_size(part)))
+        return ""
     if part.is_multipart():
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if ctype == "message/rfc822" or ctype == "message/global":
@@ -157,6 +166,10 @@ def _leaf_text(part: Message, walk: _Walk) -> str:
     payload = _payload(part)
     filename = _filename(part)
     disposition = _disposition(part)
+    if part.get_content_maintype() == "multipart":
+        # A multipart whose boundary is missing or never used: its body is all there is to read
+        # (mikel/mail missing_body, bad_date_header2).
+        ctype = "text/plain"
     is_text = ctype in ("text/plain", "text/html")
     if disposition == "attachment" or not is_text or (filename and disposition != "inline"):
         walk.attachments.append(Attachment(filename, ctype, len(payload)))
@@ -166,7 +179,7 @@ def _leaf_text(part: Message, walk: _Walk) -> str:
         if charset is None:
             found = _META_CHARSET.search(payload[:4096])
             charset = found.group(1).decode("ascii") if found else None
-        return html_to_text(decode(payload, charset))
+        return html_to_text(decode(payload, charset), lambda: walk.deadline.check("converting HTML to text"))
     return _take_uuencoded(decode(payload, charset), walk)
 
 
@@ -179,9 +192,20 @@ def _payload(part: Message) -> bytes:
 
 
 def _filename(part: Message) -> str | None:
-    name = part.get_filename() or part.get_param("name", header="content-type")
-    if isinstance(name, tuple):  # RFC 2231 value `email` could not collapse
-        name = name[2]
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        raw = raw_header(part, header)
+        if raw is not None and not raw.isascii():
+            # Raw 8-bit names (imap_tools attachment_nonascii_filename): `email` would replace the
+            # bytes with U+FFFD before we could detect their charset.
+            found = re.search(rf'(?<![\w*-]){param}\s*=\s*(?:"([^"]*)"|([^;\s]+))', unfold(raw), re.I)
+            if found:
+                return decode_header(found.group(1) if found.group(1) is not None else found.group(2))
+    name = part.get_param("filename", header="content-disposition") or part.get_param("name", header="content-type")
+    if isinstance(name, tuple):
+        # RFC 2231 (charset, language, value): decode the bytes ourselves, so Shift_JIS means CP932
+        # and a wrong label falls back to detection, as for every other text.
+        charset, _language, value = name
+        return decode(bytes(value, "raw-unicode-escape"), charset or None) or None
     if not name:
         return None
     return decode_header(str(name))

@@ -110,6 +110,10 @@ _MAIL_CHARSETS = frozenset(
         "ascii",
     ]
 )
+_CJK_CHARSETS = frozenset(
+    ["gb18030", "gb2312", "gbk", "big5", "big5hkscs", "cp949", "euc_kr", "cp932", "euc_jp", "shift_jis"]
+)
+_FEW_HIGH_BYTES = 8
 _SANDWICHED = re.compile(r"[A-Za-z][^\x00-\x7f]{1,2}[A-Za-z]")
 _JIS_ESCAPE = re.compile(rb"\x1b[\$\(]")
 _HIRAGANA = re.compile(r"[\u3041-\u309f]")
@@ -189,6 +193,10 @@ def detect_and_decode(data: bytes, preferred: str | None = None) -> str:
         # Latin code pages; Western European (windows-1252) is by far the most common.
         if western is not None and all(ord(ch) < 0x250 for ch in text):
             return western
+        # Two or three CJK characters from a handful of 8-bit bytes are more likely "äöüß"
+        # (zammad mail105: Latin-1 read as Big5-HKSCS by the detector).
+        if western is not None and guess.encoding in _CJK_CHARSETS and _high_bytes(data) < _FEW_HIGH_BYTES:
+            return western
         return text
     western = _try(data, "cp1252")
     if western is not None:
@@ -211,6 +219,10 @@ def _try(data: bytes, codec: str) -> str | None:
         return data.decode(codec)
     except (UnicodeDecodeError, LookupError):
         return None
+
+
+def _high_bytes(data: bytes) -> int:
+    return len(data) - len(data.translate(None, bytes(range(0x80, 0x100))))
 
 
 def _short_japanese(data: bytes, text: str) -> bool:

@@ -7,6 +7,7 @@ forgiving stdlib parser is enough and nothing from the markup can execute.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 # Elements whose content is never visible text (script/style/head) or is markup metadata.
@@ -71,12 +72,21 @@ _SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def html_to_text(html: str) -> str:
-    """The visible text of an HTML document, one line per block and a blank line between paragraphs."""
+_CHUNK = 64 * 1024
+
+
+def html_to_text(html: str, check: Callable[[], None] | None = None) -> str:
+    """The visible text of an HTML document, one line per block and a blank line between paragraphs.
+
+    `check` is called between 64 kB slices so a caller's time limit also covers huge HTML parts.
+    """
     # Conditional comments from Outlook hold styles; dropping all comments first is also faster.
     html = _COMMENTS.sub("", html)
     extractor = _TextExtractor()
-    extractor.feed(html)
+    for start in range(0, len(html), _CHUNK):
+        extractor.feed(html[start : start + _CHUNK])
+        if check is not None:
+            check()
     extractor.close()
     text = "".join(extractor.parts).replace("\xa0", " ")
     text = _SPACES_AROUND_NEWLINE.sub("\n", text)

@@ -12,6 +12,7 @@ from worker.mail.rules import (
     authentication,
     auto_response_suppress,
     auto_submitted,
+    autoreply_headers,
     failed_recipients,
     from_ourselves,
     list_headers,
@@ -31,11 +32,12 @@ from worker.mail.rules.rule import Rule
 
 __all__ = ["CHAIN", "ScreeningPolicy", "screen"]
 
-# Order matters only for the kind. Definite bounce markers come first (an Exim bounce also says
-# Auto-Submitted: auto-replied, RFC 3464 section 2 DSNs too); our own mail coming back next; then the
+# Order matters only for the kind. Definite bounce markers come first (Exim bounces also carry
+# Auto-Submitted: auto-replied, and they are still bounces); our own mail coming back next; then the
 # spam verdict, so spam that copies list or auto-reply headers lands in the spam folder. The null
 # Return-Path comes after Auto-Submitted because RFC 3834 section 3.3 tells vacation responders to use it
-# as well, and such a mail is an auto-reply, not a bounce.
+# as well, and such a mail is an auto-reply, not a bounce. X-Auto-Response-Suppress only withholds the
+# reply (see its rule): a person's question carrying it must still reach its queue.
 CHAIN: tuple[tuple[Rule, str], ...] = (
     (multipart_report.RULE, "bounce"),
     (failed_recipients.RULE, "bounce"),
@@ -46,10 +48,11 @@ CHAIN: tuple[tuple[Rule, str], ...] = (
     (spam_verdict.RULE, "spam"),
     (auto_submitted.RULE, "auto_reply"),
     (precedence_auto_reply.RULE, "auto_reply"),
-    (auto_response_suppress.RULE, "auto_reply"),
+    (autoreply_headers.RULE, "auto_reply"),
     (list_headers.RULE, "list"),
     (precedence_bulk.RULE, "list"),
     (null_return_path.RULE, "bounce"),
+    (auto_response_suppress.RULE, INQUIRY),
     (system_sender.RULE, INQUIRY),
     (not_addressed_to_us.RULE, INQUIRY),
     (authentication.RULE, INQUIRY),

@@ -42,6 +42,11 @@ _QUOTE_HEADERS = [
         r"^_{10,}$",
     )
 ]
+_FORWARD_START = re.compile(
+    r"^-{3,} ?(forwarded message|begin forwarded message:?|転送メッセージ|転送されたメッセージ) ?-{0,}$", re.I
+)
+_FORWARD_CLOSE = re.compile(r"^-{5,15}$")
+_SENTENCE_END = re.compile(r"[。?？]|\w\.(\s|$)")
 _OUTLOOK_FIELD = re.compile(
     r"^\*?(from|sent|date|to|cc|subject|von|gesendet|datum|an|betreff|差出人|送信者|送信日時|日付|宛先|件名)\*? ?[:：]",
     re.I,
@@ -77,6 +82,13 @@ def new_text(body: str) -> str:
 def _before_quoted_mail(lines: list[str]) -> list[str]:
     for index, line in enumerate(lines):
         stripped = line.strip()
+        if index > 0 and _FORWARD_START.match(stripped):
+            end = _forward_end(lines, index + 1)
+            if end is not None:
+                # A forward closed by a dashed line, with the customer's question below it:
+                # drop only the forwarded block.
+                return lines[:index] + _before_quoted_mail(lines[end + 1 :])
+            return lines[:index]
         if index > 0 and any(p.match(stripped) for p in _QUOTE_HEADERS):
             return lines[:index]
         if (
@@ -89,6 +101,17 @@ def _before_quoted_mail(lines: list[str]) -> list[str]:
         if _OUTLOOK_START.match(stripped) and _is_outlook_block(lines[index : index + 6]):
             return lines[:index]
     return lines
+
+
+def _forward_end(lines: list[str], start: int) -> int | None:
+    """The dashed line that closes a forwarded block, when real text follows it."""
+    for index in range(start, len(lines)):
+        if _FORWARD_CLOSE.match(lines[index].strip()):
+            # Only a question or sentence below it counts: a forwarded mail's own signature block
+            # between dashed lines must not leak into the new text.
+            rest = "\n".join(lines[index + 1 :])
+            return index if _SENTENCE_END.search(rest) else None
+    return None
 
 
 def _is_outlook_block(lines: list[str]) -> bool:
@@ -233,11 +256,19 @@ def detect_language(text: str) -> str:
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 # The label must name the business ID itself: "ビジネスID", "Business ID", "BusinessID", "business-id".
 # The value follows a colon, "は", "=" or brackets, possibly on the next line.
-_BUSINESS_ID = re.compile(
-    r"(?:ビジネス\s?ID|business[\s_-]?id)[】」』\]]?\s*(?:\(.{0,20}?\)|（.{0,20}?）)?\s*(?:[:=]|は|:?\n)?\s*[\[【「『(\"']?\s*"
+_BUSINESS_ID_LABEL = re.compile(r"ビジネス\s?ID|business[\s_-]?id", re.I)
+# What may stand between the label and the value: brackets, a parenthesised note, a connector
+# (":", "=", "は", "is", "です"), a line break.
+_BUSINESS_ID_VALUE = re.compile(
+    r"[】」』\]]?\s*(?:\(.{0,20}?\)\s*)?(?:[:=]|は|is\b|です)?\s*(?:は|:)?\s*[\[【「『(\"']?\s*"
     r"([0-9A-Za-z][0-9A-Za-z-]{5,})",
     re.I,
 )
+_UUID_IN_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_OTHER_ID_LABEL = re.compile(r"\bid\b|(?-i:ID)|番号|No\.", re.I)
+# "ビジネスIDは以下のとおりです。\n<uuid>": a UUID this close after the label, with no other ID label
+# in between, is the business ID.
+_UUID_REACH = 40
 
 
 def find_business_id(text: str) -> str | None:
@@ -246,9 +277,19 @@ def find_business_id(text: str) -> str | None:
     A UUID is returned lower-cased; another token as given. The token must contain a digit, so
     "Business ID: unknown" is no ID.
     """
-    for match in _BUSINESS_ID.finditer(normalise(text)):
-        token = match.group(1).strip("-")
-        if not any(ch.isdigit() for ch in token):
-            continue
-        return token.lower() if _UUID.match(token) else token
+    normalised = normalise(text)
+    for label in _BUSINESS_ID_LABEL.finditer(normalised):
+        match = _BUSINESS_ID_VALUE.match(normalised, label.end())
+        if match is not None:
+            token = match.group(1).strip("-")
+            if any(ch.isdigit() for ch in token):
+                return token.lower() if _UUID.match(token) else token
+        window = normalised[label.end() : label.end() + _UUID_REACH + 36]
+        uuid = _UUID_IN_TEXT.search(window)
+        if (
+            uuid is not None
+            and uuid.start() <= _UUID_REACH
+            and not _OTHER_ID_LABEL.search(window[: uuid.start()])
+        ):
+            return uuid.group(0).lower()
     return None

@@ -130,6 +130,12 @@ def header_text(value: str, limit: int) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
+def customer_name(display_name: str) -> str:
+    """The name to address the customer by, without an honorific the sender already put in (山田様 様)."""
+    name = header_text(display_name, NAME_MAX_CHARS).strip("\"' ")
+    return re.sub(r"\s*(?:様|さま|殿)$", "", name)
+
+
 def strip_reply_prefixes(subject: str) -> str:
     """The subject without any stack of Re:/RE:/Fw:/Fwd:/AW:/返信:/転送: prefixes."""
     return _PREFIX.sub("", subject).strip()
@@ -144,7 +150,7 @@ def _context(plan: ReplyPlan, inquiry: Inquiry, settings: ReplySettings, taxonom
     return {
         "language": language,
         "sections": plan.sections,
-        "customer_name": header_text(inquiry.sender_name, NAME_MAX_CHARS),
+        "customer_name": customer_name(inquiry.sender_name),
         "subject": reply_subject_text(inquiry.subject),
         "in_scope": [
             {"label": label, "name": taxonomy.category(label).name(language)} for label in plan.in_scope_labels

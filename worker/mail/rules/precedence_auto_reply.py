@@ -18,6 +18,6 @@ def check(inquiry: Inquiry, policy: ScreeningPolicy) -> RuleHit | None:
 RULE = Rule(
     name="precedence_auto_reply",
     description="Precedence or X-Precedence is auto_reply (written by older vacation responders).",
-    source="RFC 3834 section 2; Exim autoreply, RT RT-Send-CC loop checks",
+    source="de-facto value written by some responders; RFC 3834 section 2 allows refusing on any such sign",
     check=check,
 )

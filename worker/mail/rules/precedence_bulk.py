@@ -20,6 +20,6 @@ def check(inquiry: Inquiry, policy: ScreeningPolicy) -> RuleHit | None:
 RULE = Rule(
     name="precedence_bulk",
     description="Precedence or X-Precedence is bulk, list or junk.",
-    source="RFC 3834 section 2 (Precedence, de-facto); RFC 2076 section 3.9; Pigeonhole vacation",
+    source="RFC 3834 section 2 (its example: Precedence list, junk or bulk); RFC 2076 section 3.9",
     check=check,
 )
