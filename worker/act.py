@@ -15,6 +15,8 @@ import os
 import smtplib
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -127,15 +129,17 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
     if attempts > settings.max_attempts:
         return _quarantine(services, uid, key, f"failed {attempts - 1} times; parked for staff")
 
-    now = datetime.now(UTC)
-    history = load_history(ledger, analysis.inquiry, now)
-    decision, updates = decide_for(analysis, services.taxonomy, history, now, services.policies, raw_sha)
-    ledger.record_decision(key, decision_record(analysis, decision, services.classifier.version, now))
-
-    reply_outcome = "none"
-    if decision.reply is not None:
-        reply_outcome = _reply_once(services, analysis, decision, uid, now)
-    apply_updates(ledger, updates, sent=reply_outcome.startswith(("sent", "uncertain", "already-sent")))
+    # One sender at a time: the rate limit and the thread state are read, decided on and written as one
+    # step, or two mails from one customer handled in parallel would both see "no reply yet".
+    with _sender_turn(ledger, analysis.inquiry.sender or key):
+        now = datetime.now(UTC)
+        history = load_history(ledger, analysis.inquiry, now)
+        decision, updates = decide_for(analysis, services.taxonomy, history, now, services.policies, raw_sha)
+        ledger.record_decision(key, decision_record(analysis, decision, services.classifier.version, now))
+        reply_outcome = "none"
+        if decision.reply is not None:
+            reply_outcome = _reply_once(services, analysis, decision, uid, now)
+        apply_updates(ledger, updates, sent=reply_outcome.startswith(("sent", "uncertain", "already-sent")))
 
     mailbox.move(inbox, uid, decision.queue)
     ledger.mark_done(key, decision.queue)
@@ -193,6 +197,21 @@ def _reply_once(services: Services, analysis: Analysis, decision: Decision, uid:
     mailbox.add_keyword(settings.imap.inbox, uid, REPLIED_KEYWORD)
     mailbox.append(sent_folder, message.as_bytes())
     return "sent" if outcome is SendOutcome.SENT else "uncertain"
+
+
+@contextmanager
+def _sender_turn(ledger: Ledger, sender: str, wait: float = 60.0) -> Iterator[None]:
+    owner = f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}"
+    name = "sender:" + hashlib.sha256(sender.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    deadline = time.monotonic() + wait
+    while not ledger.claim(name, owner, CLAIM_TTL):
+        if time.monotonic() > deadline:
+            raise TransientError(f"another worker has held {sender!r}'s turn for {wait:.0f} s")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        ledger.release(name, owner)
 
 
 def _quarantine(services: Services, uid: int, key: str, reason: str) -> str:

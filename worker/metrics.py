@@ -159,7 +159,7 @@ class RouterCollector(Collector):
             return
         try:
             counts = {folder: mailbox.status(folder).get("messages", 0) if mailbox.folder_exists(folder) else 0
-                      for folder in ("INBOX", *self.taxonomy.all_folders())}
+                      for folder in ("INBOX", *self.taxonomy.all_folders(), self.taxonomy.sent_folder)}
         except Exception:  # a connection dropped mid-scrape: report IMAP down rather than fail the scrape
             up.add_metric([], 0)
             yield up

@@ -194,7 +194,7 @@ def run(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         yield result
     finally:
         router.stop()
-        stack.flush_namespace(info.namespace)
+        stack.flush_namespace(info)
         stack.clear_messages()
 
 
@@ -252,7 +252,7 @@ def test_it_sends_replies_that_no_responder_answers_and_that_thread_correctly(ru
     assert reply["Subject"] == "Re: センサーが接続できません"
     assert reply["To"].addresses[0].addr_spec == "troubleshooting@customer.example"
     assert len(reply["To"].addresses) == 1 and reply["Cc"] is None
-    assert run.mails["troubleshooting"].envelope_senders == [""], "null reverse-path (RFC 3834 section 3.3)"
+    assert run.mails["troubleshooting"].envelope_senders == ["<>"], "null reverse-path (RFC 3834 section 3.3)"
 
 
 def test_it_gives_each_reply_a_deterministic_message_id_and_keeps_a_copy_in_sent(run: Run) -> None:

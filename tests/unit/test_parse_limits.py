@@ -61,3 +61,10 @@ def test_it_parses_a_mail_just_under_every_limit() -> None:
     inquiry = parse(raw, ParseLimits(max_bytes=len(raw), max_parts=3, max_depth=1))
     assert inquiry.body_text == "a\n\nb"
 
+
+def test_it_rejects_a_part_bomb_before_parsing_it() -> None:
+    raw = (
+        b"Subject: many\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n" + b"--z\r\n\r\nx\r\n" * 600_000
+    )
+    with pytest.raises(ParseError, match=r"more than 500 MIME parts \(600000 boundary-like lines\)"):
+        parse(raw)

@@ -217,7 +217,9 @@ def test_it_decodes_raw_8bit_and_rfc2231_continued_filenames() -> None:
     continued = part(
         "application/pdf",
         b"%PDF",
-        headers=[("Content-Disposition", "attachment; filename*0*=UTF-8''%E5%A0%B1; filename*1*=%E5%91%8A.pdf")],
+        headers=[
+            ("Content-Disposition", "attachment; filename*0*=UTF-8''%E5%A0%B1; filename*1*=%E5%91%8A.pdf")
+        ],
     )
     inquiry = parse(multipart("mixed", [text_part("files"), raw_name, continued]))
     assert [a.filename for a in inquiry.attachments] == ["ciële.txt", "報告.pdf"]
@@ -233,7 +235,9 @@ def test_it_reads_a_multipart_without_usable_boundaries_as_text() -> None:
 def test_it_decodes_an_rfc2231_shift_jis_filename_as_cp932() -> None:
     quoted = "".join(f"%{b:02X}" for b in "①手順書.pdf".encode("cp932"))
     attachment = part(
-        "application/pdf", b"%PDF", headers=[("Content-Disposition", f"attachment; filename*=shift_jis''{quoted}")]
+        "application/pdf",
+        b"%PDF",
+        headers=[("Content-Disposition", f"attachment; filename*=shift_jis''{quoted}")],
     )
     inquiry = parse(multipart("mixed", [text_part("手順書です"), attachment]))
     assert [a.filename for a in inquiry.attachments] == ["①手順書.pdf"]

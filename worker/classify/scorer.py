@@ -18,7 +18,6 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-
 _CONSTANT = 30.0  # expit(-30) ~ 1e-13
 
 

@@ -200,7 +200,9 @@ def _filename(part: Message) -> str | None:
             found = re.search(rf'(?<![\w*-]){param}\s*=\s*(?:"([^"]*)"|([^;\s]+))', unfold(raw), re.I)
             if found:
                 return decode_header(found.group(1) if found.group(1) is not None else found.group(2))
-    name = part.get_param("filename", header="content-disposition") or part.get_param("name", header="content-type")
+    name = part.get_param("filename", header="content-disposition") or part.get_param(
+        "name", header="content-type"
+    )
     if isinstance(name, tuple):
         # RFC 2231 (charset, language, value): decode the bytes ourselves, so Shift_JIS means CP932
         # and a wrong label falls back to detection, as for every other text.

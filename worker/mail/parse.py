@@ -37,6 +37,8 @@ DEFAULT_LIMITS = ParseLimits()
 
 # Feed the parser in slices so the time limit is checked while `email` works, not only after.
 _FEED_CHUNK = 256 * 1024
+# Allowance for lines starting with "--" that are not boundaries (signatures, dashed rules).
+_DELIMITERS_PER_PART = 4
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 
@@ -54,7 +56,7 @@ def parse(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, prefer_html: bool
         raise ParseError(f"message is {len(raw)} bytes, over the {limits.max_bytes}-byte limit")
     deadline = Deadline(time.monotonic() + limits.max_seconds, limits.max_seconds)
     try:
-        msg = _parse_structure(raw, deadline)
+        msg = _parse_structure(raw, limits, deadline)
         return _to_inquiry(msg, raw, limits, deadline, prefer_html)
     except LimitExceeded as error:
         raise ParseError(str(error)) from None
@@ -66,12 +68,17 @@ def parse(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, prefer_html: bool
         raise ParseError(f"unparseable message: {type(error).__name__}: {error}") from error
 
 
-def _parse_structure(raw: bytes, deadline: Deadline) -> Message:
+def _parse_structure(raw: bytes, limits: ParseLimits, deadline: Deadline) -> Message:
     if not raw.strip():
         raise ParseError("message is empty")
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
         # An Outlook .msg (CFB) file forwarded as if it were a mail: not RFC 5322 at all.
         raise ParseError("not an RFC 5322 message: Outlook .msg (CFB) binary")
+    delimiters = raw.count(b"\n--")
+    if delimiters > _DELIMITERS_PER_PART * limits.max_parts:
+        # Cheap pre-check: every MIME part needs a "--boundary" line, so far more such lines than
+        # allowed parts means a part bomb; rejecting here saves seconds of stdlib parsing.
+        raise ParseError(f"more than {limits.max_parts} MIME parts ({delimiters} boundary-like lines)")
     raw = _repair_header_block(raw)
     parser = BytesFeedParser(policy=policy.compat32)
     for start in range(0, len(raw), _FEED_CHUNK):

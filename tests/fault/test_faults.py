@@ -1,0 +1,199 @@
+"""Every mail exactly once, through crashes: real worker and poller processes, one fault injected mid-run.
+
+After each scenario every mail is in exactly one queue folder, each reply-eligible mail got exactly one
+reply at the SMTP listener (counted by In-Reply-To), INBOX is empty and nothing was lost
+(issue 6; mail-safety.md sections D, E and G). ROUTER_FAULT_MAILS sets the mails per scenario.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fault.harness import (
+    FaultRun,
+    Outcome,
+    build_mails,
+    restart_dovecot,
+    sanitize,
+    uid_validity_bump,
+    with_expectations,
+)
+from tests.fault.proxy import CutRule, FaultProxy
+from tests.fault.smtp_faults import FaultySink
+from tests.integration.router import router_env
+from worker.adapters.store import Ledger
+from worker.classify.model import Classifier
+from worker.devstack import DevStack
+
+pytestmark = pytest.mark.integration
+
+MAILS = int(os.environ.get("ROUTER_FAULT_MAILS", "100"))
+DRAIN_TIMEOUT = 240.0
+SETTLE = 2.0  # seconds after INBOX is empty, so a late duplicate reply would still be counted
+
+Inject = Callable[[FaultRun], str]
+
+
+def run_scenario(
+    scenario: str, stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+    inject: Inject, *, rules: tuple[CutRule, ...] = (), smtp_mode: str | None = None, pollers: int = 1,
+) -> tuple[Outcome, FaultProxy, FaultySink | None]:
+    info = stack.sandbox()
+    stack.clear_messages()
+    tag = sanitize(scenario)
+    mails = with_expectations(build_mails(MAILS, tag), router_env(stack, info), classifier)
+    with stack.imap(info.imap_user) as client:
+        for mail in mails:
+            client.append("INBOX", mail.raw)
+    taxonomy = classifier.taxonomy
+    sink_cm = FaultySink(tmp_path / "smtp", smtp_mode) if smtp_mode else contextlib.nullcontext()
+    with FaultProxy(stack.imap_port, rules) as proxy, sink_cm as sink:
+        run = FaultRun(stack, info, tmp_path, sink.spool if sink else stack.workdir / "smtp", proxy.port,
+                       sink.port if sink else stack.smtp_port)
+        try:
+            run.start_worker("w-a")
+            run.start_worker("w-b")
+            for index in range(pollers):
+                run.start_poller(f"poller-{index}")
+            started = time.monotonic()
+            notes = inject(run)
+            run.wait_until(lambda: run.inbox_count() == 0, DRAIN_TIMEOUT, "INBOX to drain")
+            seconds = time.monotonic() - started
+            time.sleep(SETTLE)
+            outcome = run.account(scenario, mails, seconds, taxonomy.sent_folder, taxonomy.quarantine_folder,
+                                  notes)
+        finally:
+            run.stop()
+    results.append(outcome)
+    assert (outcome.lost, outcome.left_in_inbox, outcome.duplicated_in_folders) == (0, 0, 0), run.logs()
+    assert (outcome.duplicated_replies, outcome.missing_replies) == (0, 0), run.logs()
+    assert sum(m.expects_reply for m in mails) > 0  # the scenario exercised replies at all
+    return outcome, proxy, sink
+
+
+def midway(run: FaultRun, fraction: float = 0.3) -> None:
+    run.wait_progress(MAILS, fraction)
+
+
+def test_it_loses_and_repeats_nothing_when_a_worker_child_is_killed(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    def inject(run: FaultRun) -> str:
+        midway(run, 0.2)
+        first = run.kill_worker_child("w-a")
+        midway(run, 0.5)
+        second = run.kill_worker_child("w-b")
+        return f"SIGKILL pool children {first}, {second}"
+
+    run_scenario("SIGKILL a worker child", fault_stack, classifier, tmp_path, results, inject)
+
+
+def test_it_loses_and_repeats_nothing_when_a_whole_worker_is_killed(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    def inject(run: FaultRun) -> str:
+        midway(run)
+        run.kill_group("w-a")
+        run.start_worker("w-c")
+        return "SIGKILL worker w-a and its pool; w-c started"
+
+    run_scenario("SIGKILL the whole worker", fault_stack, classifier, tmp_path, results, inject)
+
+
+def test_it_reconciles_after_redis_restarts_without_persistence(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    def inject(run: FaultRun) -> str:
+        midway(run)
+        fault_stack.restart_redis()
+        return "queue, claims and ledger wiped"
+
+    run_scenario("Redis restart, no persistence", fault_stack, classifier, tmp_path, results, inject)
+
+
+def test_it_resumes_after_dovecot_stops_and_starts(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    def inject(run: FaultRun) -> str:
+        midway(run)
+        restart_dovecot(fault_stack, 3.0)
+        return "Dovecot down 3 s"
+
+    run_scenario("Dovecot stop 3 s + start", fault_stack, classifier, tmp_path, results, inject)
+
+
+def test_it_retries_a_fetch_whose_connection_was_cut(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    rules = (CutRule(r"UID FETCH \S+ \(.*BODY\.PEEK\[\]", "response", every=7, limit=5),)
+    outcome, proxy, _ = run_scenario("IMAP cut during FETCH", fault_stack, classifier, tmp_path, results,
+                                     lambda run: "every 7th body FETCH cut, 5 times", rules=rules)
+    assert proxy.cuts == 5
+
+
+def test_it_finishes_a_move_whose_tagged_ok_was_lost(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    rules = (CutRule(r"UID MOVE ", "tagged-ok", every=7, limit=5),)
+    outcome, proxy, _ = run_scenario("IMAP cut between MOVE and OK", fault_stack, classifier, tmp_path, results,
+                                     lambda run: "every 7th MOVE's OK dropped, 5 times", rules=rules)
+    assert proxy.cuts == 5
+
+
+def test_it_never_resends_after_an_smtp_timeout_after_data(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    outcome, _, sink = run_scenario("SMTP timeout after DATA", fault_stack, classifier, tmp_path, results,
+                                    lambda run: "every 4th 250 held 4 s (client timeout 2 s)",
+                                    smtp_mode="timeout-after-data")
+    assert sink is not None and sink.handler.held > 0
+
+
+def test_it_sends_exactly_one_reply_after_an_smtp_4xx(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    outcome, _, sink = run_scenario("SMTP 4xx then success", fault_stack, classifier, tmp_path, results,
+                                    lambda run: "first DATA of each reply: 451", smtp_mode="defer-first")
+    assert sink is not None and sink.handler.deferred
+
+
+def test_it_recognises_finished_mail_after_uidvalidity_changes(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    def inject(run: FaultRun) -> str:
+        midway(run)
+        new = uid_validity_bump(fault_stack, run.info.imap_user)
+        return f"UIDVALIDITY -> {new}"
+
+    run_scenario("UIDVALIDITY change", fault_stack, classifier, tmp_path, results, inject)
+
+
+def test_it_moves_by_copy_and_uid_expunge_on_a_server_without_move(
+    no_move_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    rules = (CutRule(r"UID COPY ", "tagged-ok", every=7, limit=5),)
+    outcome, proxy, _ = run_scenario("no MOVE; cut between COPY+EXPUNGE", no_move_stack, classifier, tmp_path,
+                                     results, lambda run: "UIDPLUS fallback; 5 COPY OKs dropped", rules=rules)
+    assert proxy.cuts == 5
+
+
+def test_it_lets_only_one_of_two_poller_replicas_work(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    def inject(run: FaultRun) -> str:
+        midway(run)
+        ledger = Ledger.connect(run.info.redis_url, run.info.namespace)
+        holder = ledger.holder("poller") or ""
+        pid = int(holder.split(":")[1]) if holder.count(":") >= 2 else -1
+        active = next((name for name, proc in run.pollers.items() if proc.pid == pid), None)
+        assert active is not None, f"no poller holds the lease ({holder!r})"
+        run.kill_group(active)
+        return f"2 replicas; active {active} SIGKILLed"
+
+    run_scenario("two poller replicas", fault_stack, classifier, tmp_path, results, inject, pollers=2)

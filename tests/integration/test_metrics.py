@@ -1,0 +1,71 @@
+"""/metrics after a real run of the router (Celery worker + poller processes) reports what happened:
+mails per category and kind, replies sent, suppressions, abstentions, queue sizes, the poller's last cycle."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.browser.staff import dashboard_env
+from tests.fixtures.mailers import iso2022jp_mail, plain_mail
+from tests.integration.router import DESK, Router
+from worker.dashboard.app import create_app
+from worker.dashboard.settings import DashboardSettings
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+TOKEN = "scrape-" + "x" * 30
+
+SENSOR_DOWN = (
+    "いつもお世話になっております。\n\n昨日からEndpoint SensorがVision Oneコンソールに接続できなくなりました。\n"
+    "エンドポイントインベントリでは「切断」と表示され、エラー 0x80072EE2 が出ています。\n対処方法を教えてください。\n"
+)
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_it_reports_on_metrics_what_the_router_did_in_a_real_run(router: Router) -> None:
+    router.deliver(iso2022jp_mail(SENSOR_DOWN, subject="センサーが接続できません", to=DESK,
+                                  message_id="<m-ts-1@customer.example>"))
+    router.deliver(plain_mail("I am out of the office until Monday.", subject="Automatic reply: Sensor", to=DESK,
+                              extra_headers=[("Auto-Submitted", "auto-replied")], message_id="<m-ooo-1@customer.example>"))
+    router.deliver(plain_mail("Please see the attached newsletter.", subject="Weekly news", to=DESK,
+                              extra_headers=[("List-Id", "<news.example.com>")], message_id="<m-list-1@customer.example>"))
+    router.start()
+    router.wait_routed(3)
+
+    app = create_app(Settings.from_env(router.env), DashboardSettings.from_env(dashboard_env(
+        ROUTER_DASHBOARD_METRICS_TOKEN=TOKEN)))
+    client = app.test_client()
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    got = samples(response.get_data(as_text=True))
+
+    events = router.events()
+    routed: Counter[tuple[str, str]] = Counter()
+    for event in events:
+        for category in event["labels"] if event["kind"] == "inquiry" else [event["kind"]]:
+            routed[(category, event["kind"])] += 1
+    for (category, kind), count in routed.items():
+        assert got[("router_mails_routed_total", (("category", category), ("kind", kind)))] == count
+    assert got[("router_mails_ingested_total", (("kind", "auto_reply"),))] == 1
+    assert got[("router_mails_ingested_total", (("kind", "list"),))] == 1
+    assert got[("router_replies_sent_total", (("source", "router"),))] == len(router.replies()) == 1
+    assert got[("router_confidence_count", ())] == 1  # only the inquiry was classified
+    assert got[("router_ingest_lag_seconds_count", ())] == 3
+    for folder, count in router.folders().items():
+        assert got[("router_queue_messages", (("folder", folder),))] == count
+    assert got[("router_imap_up", ())] == 1
+    beat = got[("router_poller_last_cycle_timestamp_seconds", (("mailbox", router.info.namespace),))]
+    assert time.time() - 120 < beat <= time.time() + 1
+    ready = client.get("/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ready.status_code == 200 and ready.get_json()["ready"] is True
