@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from imapclient.exceptions import IMAPClientError
+
 from worker.adapters.imap import Mailbox
 from worker.adapters.store import DECISION_TTL, Ledger
 from worker.dashboard.folders import key_for_raw, list_messages, search_uids
@@ -271,7 +273,7 @@ def export_corrections_cli() -> int:
     taxonomy = load_taxonomy()
     try:
         scanned = scan_once(settings, taxonomy)
-    except OSError as exc:
+    except (OSError, IMAPClientError) as exc:
         print(f"python -m worker corrections: IMAP scan skipped ({exc}); exporting what is recorded",
               file=sys.stderr)
         scanned = []

@@ -17,9 +17,9 @@ from worker.dashboard.auth import hash_password
 from worker.dashboard.settings import DashboardSettings
 from worker.devstack import DevStack, StackInfo
 from worker.domain import Prediction
-from worker.pipeline import Analysis, decide_for, decision_record, policies_from
 from worker.mail.parse import parse
 from worker.mail.screen import screen
+from worker.pipeline import Analysis, decide_for, decision_record, policies_from
 from worker.route.history import History
 from worker.route.keys import message_key
 from worker.route.replies import templates_env

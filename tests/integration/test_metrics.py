@@ -9,11 +9,16 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.browser.staff import dashboard_env
+from tests.browser.staff import dashboard_env, file_routed, prediction, settings_for
 from tests.fixtures.mailers import iso2022jp_mail, plain_mail
 from tests.integration.router import DESK, Router
+from worker.adapters.imap import Mailbox
+from worker.adapters.store import Ledger
+from worker.dashboard.actions import locate, reroute
 from worker.dashboard.app import create_app
 from worker.dashboard.settings import DashboardSettings
+from worker.devstack import DevStack, StackInfo
+from worker.route.taxonomy import load_taxonomy
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -69,3 +74,30 @@ def test_it_reports_on_metrics_what_the_router_did_in_a_real_run(router: Router)
     assert time.time() - 120 < beat <= time.time() + 1
     ready = client.get("/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
     assert ready.status_code == 200 and ready.get_json()["ready"] is True
+
+
+def test_it_counts_corrections_per_predicted_category_as_a_live_precision_estimate(stack: DevStack,
+                                                                                  sandbox: StackInfo) -> None:
+    settings, dashboard = settings_for(stack, sandbox, ROUTER_DASHBOARD_METRICS_TOKEN=TOKEN)
+    for n in (1, 2):
+        file_routed(stack, sandbox, settings,
+                    plain_mail(f"Question {n} about the console.", subject=f"Q{n}", to=DESK,
+                               message_id=f"<prec-{n}@customer.example>"),
+                    prediction({"product": 0.8}))
+    ledger = Ledger.connect(sandbox.redis_url, sandbox.namespace)
+    mailbox = Mailbox.connect(settings.imap)
+    try:
+        uid = mailbox.uids("Queues/Product")[0]
+        located = locate(mailbox, ledger, "Queues/Product", uid)
+        reroute(mailbox, ledger, load_taxonomy(), located, "api", "sato")
+        # Moved back and forth: still one corrected mail.
+        located = locate(mailbox, ledger, "Queues/API", mailbox.uids("Queues/API")[0])
+        reroute(mailbox, ledger, load_taxonomy(), located, "troubleshooting", "sato")
+    finally:
+        mailbox.logout()
+    text = create_app(settings, dashboard).test_client().get(
+        "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).get_data(as_text=True)
+    got = samples(text)
+    assert got[("router_corrections_total", (("category", "product"),))] == 1
+    assert got[("router_precision_estimate", (("category", "product"),))] == 0.5
+    assert got[("router_queue_messages", (("folder", "Queues/Troubleshooting"),))] == 1

@@ -184,3 +184,17 @@ def test_it_keeps_the_question_written_below_a_closed_forwarded_block() -> None:
 def test_it_does_not_resume_at_a_signature_inside_a_forwarded_mail() -> None:
     body = "FYI\n\n---------- Forwarded message ---------\nFrom: alerts\n\nAlert body\n----------\nTrend Micro\nTEL 03-0000"
     assert new_text(body) == "FYI"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["画面に表示されたエラーのメッセージ:", "Here is what my colleague wrote:"],
+)
+def test_it_keeps_the_customers_own_lines_that_end_like_an_attribution(line: str) -> None:
+    body = f"{line}\nAccess denied (0x5)\nどうすればよいですか。"
+    assert new_text(body) == body
+
+
+def test_it_cuts_a_japanese_mailer_attribution() -> None:
+    body = "確認しました。\n\n2026/11/24 10:00、サポート <support@example.com> のメッセージ:\n前回の本文"
+    assert new_text(body) == "確認しました。"

@@ -36,8 +36,9 @@ _QUOTE_HEADERS = [
         r"^-{3,} ?(begin )?forwarded message:? ?-{0,}$",
         r"^begin forwarded message:$",
         r"^on .{4,200} wrote:$",
-        r"^.{0,120}(wrote|schrieb|a écrit|escribió) ?:$",
-        r"^.{0,150}(のメッセージ|さんは書きました|さんが書きました|書きました|wrote)[:：]?$",
+        # Attributions carry a date or an address; "what my colleague wrote:" is the customer's own line.
+        r"^(?=.*[\d@]).{0,120}(wrote|schrieb|a écrit|escribió) ?:$",
+        r"^(?=.*[\d@]).{0,150}(のメッセージ|さんは書きました|さんが書きました|書きました|wrote)[:：]$",
         r"^20\d\d[/年].{0,80}[^\s]+@[^\s]+.{0,10}[:：]$",
         r"^_{10,}$",
     )
