@@ -4,11 +4,23 @@ dashboard are not counted twice, and the export is training data `make train` ac
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.browser.staff import DESK, file_routed, prediction, settings_for
+from tests.browser.staff import (
+    DESK,
+    dashboard_env,
+    file_routed,
+    prediction,
+    router_settings_env,
+    settings_for,
+)
 from tests.fixtures.mailers import iso2022jp_mail, plain_mail
 from worker.adapters.imap import Mailbox
 from worker.adapters.store import Ledger
@@ -22,7 +34,7 @@ from worker.corrections import (
     training_records,
 )
 from worker.dashboard.actions import locate, reroute
-from worker.devstack import DevStack, StackInfo
+from worker.devstack import DevStack, StackInfo, free_port
 from worker.route.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
@@ -140,3 +152,41 @@ def test_it_exports_corrections_as_training_data_that_make_train_accepts(
     parsed = parse_record(record, f"{path}:1", TAXONOMY)
     assert (parsed.kind, parsed.labels, record["source"], record["lang"]) == ("spam", (), "correction", "ja")
     assert "スクリプト" in record["body"] and record["subject"] == "スクリプト作成のお願い"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.integration
+def test_it_finds_mail_client_moves_periodically_while_the_dashboard_runs_and_exports_them_with_the_cli(
+    stack: DevStack, sandbox: StackInfo, tmp_path: Path
+) -> None:
+    settings, _ = settings_for(stack, sandbox)
+    file_routed(stack, sandbox, settings,
+                plain_mail("Our console shows error 500 when opening Workbench.", subject="Workbench error",
+                           to=DESK, message_id="<periodic-1@customer.example>"),
+                prediction({"product": 0.75}))
+    env = {**os.environ, **router_settings_env(stack, sandbox), **dashboard_env(),
+           "ROUTER_CORRECTIONS_SCAN_SECONDS": "1", "ROUTER_DASHBOARD_PORT": str(free_port()),
+           "ROUTER_CORRECTIONS_FILE": str(tmp_path / "corrections.jsonl")}
+    ledger = Ledger.connect(sandbox.redis_url, sandbox.namespace)
+    with (tmp_path / "dashboard.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "worker", "dashboard"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        move_in_mail_client(stack, sandbox, "Queues/Product", "Queues/Troubleshooting")
+        wait_for(lambda: len(CorrectionLog(ledger).all()) == 1, 20, "the periodic scan")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    exported = subprocess.run([sys.executable, "-m", "worker", "corrections"], env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    assert "1 example(s) written" in exported.stdout
+    [record] = [json.loads(line) for line in (tmp_path / "corrections.jsonl").read_text().splitlines()]
+    assert record["labels"] == ["troubleshooting"] and record["subject"] == "Workbench error"

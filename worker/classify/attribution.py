@@ -54,6 +54,14 @@ def evidence_for(
     return found
 
 
+def candidates(subject: str, body: str) -> list[str]:
+    """The parts of a mail that may carry a label: the subject, then the body's sentences."""
+    found = sentences(body)
+    if len(subject.strip()) >= MIN_SENTENCE_CHARS:
+        found = [subject.strip(), *found]
+    return found
+
+
 def attribute(
     subject: str,
     body: str,
@@ -64,9 +72,7 @@ def attribute(
     """Evidence for `labels` of one mail; `score_sentences` scores each candidate alone, as a body."""
     if not labels:
         return {}
-    candidates = sentences(body)
-    if subject.strip() and len(subject.strip()) >= MIN_SENTENCE_CHARS:
-        candidates = [subject.strip(), *candidates]
-    if not candidates:
+    found = candidates(subject, body)
+    if not found:
         return {}
-    return evidence_for(candidates, score_sentences(candidates), labels, thresholds)
+    return evidence_for(found, score_sentences(found), labels, thresholds)

@@ -67,6 +67,11 @@ def write_bundle(
 ) -> Path:
     """Write a new bundle folder (it must not exist yet) and return it."""
     folder.mkdir(parents=True, exist_ok=False)
+    for vectorizer in classifier.features.vectorizers.values():
+        # scikit-learn keeps every pruned term in `stop_words_`, only for introspection; it is most of
+        # the file and of the load time, and its docs say it may be removed before saving.
+        if hasattr(vectorizer, "stop_words_"):
+            delattr(vectorizer, "stop_words_")
     state = {
         "format": FORMAT,
         "labels": list(classifier.labels),

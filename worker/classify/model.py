@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.classify.attribution import attribute
+from worker.classify.attribution import candidates, evidence_for
 from worker.classify.features import FeatureSpace, ModelText, inquiry_text
 from worker.classify.flags import detect_flags
 from worker.classify.scorer import LinearScorer
@@ -54,26 +54,43 @@ class Classifier:
 
     def predict_texts(self, texts: Sequence[ModelText], flags: Sequence[tuple[str, ...]]) -> list[Prediction]:
         scores = self.scores(texts)
-        return [self._prediction(text, row, flag) for text, row, flag in zip(texts, scores, flags, strict=True)]
+        above = scores >= self.thresholds
+        out_of_scope = np.array([label in self.taxonomy.out_of_scope_labels for label in self.labels])
+        evidence = self._evidence(texts, above & out_of_scope)
+        return [
+            self._prediction(scores[i], above[i], flags[i], evidence.get(i, {})) for i in range(len(texts))
+        ]
 
-    def _prediction(self, text: ModelText, row: np.ndarray, flags: tuple[str, ...]) -> Prediction:
-        above = [k for k in range(len(self.labels)) if row[k] >= self.thresholds[k]]
-        best = above or [int(np.argmax(row))]
-        out_of_scope = set(self.taxonomy.out_of_scope_labels)
-        oos_predicted = [k for k in above if self.labels[k] in out_of_scope]
-        evidence = attribute(text.subject, text.body, oos_predicted, self.thresholds, self._sentence_scores)
+    def _evidence(self, texts: Sequence[ModelText], wanted: np.ndarray) -> dict[int, dict[int, tuple[str, ...]]]:
+        """Evidence for every predicted out-of-scope label, all sentences of the batch scored at once."""
+        rows = [i for i in range(len(texts)) if wanted[i].any()]
+        parts = {i: candidates(texts[i].subject, texts[i].body) for i in rows}
+        flat = [sentence for i in rows for sentence in parts[i]]
+        if not flat:
+            return {}
+        flat_scores = self.scorer.probabilities(self.features.transform_sentences(flat))
+        found, start = {}, 0
+        for i in rows:
+            block = flat_scores[start : start + len(parts[i])]
+            start += len(parts[i])
+            if parts[i]:
+                found[i] = evidence_for(parts[i], block, list(np.flatnonzero(wanted[i])), self.thresholds)
+        return found
+
+    def _prediction(
+        self, row: np.ndarray, above: np.ndarray, flags: tuple[str, ...], evidence: dict[int, tuple[str, ...]]
+    ) -> Prediction:
+        chosen = [int(k) for k in np.flatnonzero(above)]
+        best = chosen or [int(np.argmax(row))]
         return Prediction(
-            labels=tuple(self.labels[k] for k in above),
+            labels=tuple(self.labels[k] for k in chosen),
             best_guess=tuple(self.labels[k] for k in best),
             scores={label: float(row[k]) for k, label in enumerate(self.labels)},
             flags=flags,
-            needs_review=not above,
+            needs_review=not chosen,
             evidence={self.labels[k]: quotes for k, quotes in evidence.items()},
             model_version=self.version,
         )
-
-    def _sentence_scores(self, sentences: Sequence[str]) -> np.ndarray:
-        return self.scorer.probabilities(self.features.transform_sentences(sentences))
 
 
 def load_bundle(path: Path) -> Classifier:
