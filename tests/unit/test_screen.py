@@ -88,7 +88,7 @@ def test_it_documents_every_rule_with_the_tests_that_prove_it() -> None:
     table = (ROOT / "docs" / "safety.md").read_text(encoding="utf-8")
     unit_tests = {
         name
-        for path in (ROOT / "tests" / "unit").glob("test_*.py")
+        for path in [*(ROOT / "tests" / "unit").glob("test_*.py"), *(ROOT / "tests" / "integration").glob("test_*.py")]
         for name in re.findall(r"^def (test_it_\w+)", path.read_text(encoding="utf-8"), re.M)
     }
     for rule, _ in CHAIN:
