@@ -2,15 +2,15 @@
 corrections and IMAP STATUS. Nothing is counted in process memory, so there is no second source of truth
 and every dashboard replica reports the same numbers.
 
-Counters are derived from the event log (trimmed at worker.adapters.store.EVENT_LOG_MAXLEN events), so they
-only ever drop if that log is trimmed; Prometheus' rate() treats such a drop as a counter reset.
+Counters are a fold over the event log (worker.dashboard.tally.EventFeed reads only what is new on each scrape).
+A process that starts after Redis trimmed the log (EVENT_LOG_MAXLEN events) counts from what is left; to
+rate() that is an ordinary counter reset.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -18,26 +18,12 @@ from prometheus_client.registry import Collector
 from worker.adapters.imap import Mailbox
 from worker.adapters.store import Ledger
 from worker.corrections import CorrectionLog
+from worker.dashboard.tally import EventFeed, Tally
 from worker.domain import INQUIRY
 from worker.route.taxonomy import Taxonomy
 
-EVENTS_READ = 200_000
-LAG_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
-CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
-
-def histogram_buckets(values: list[float], bounds: tuple[float, ...]) -> list[tuple[str, float]]:
-    """Cumulative (le, count) pairs ending with +Inf, as the exposition format wants them."""
-    buckets = [(_le(bound), float(sum(1 for v in values if v <= bound))) for bound in bounds]
-    buckets.append(("+Inf", float(len(values))))
-    return buckets
-
-
-def _le(bound: float) -> str:
-    return repr(float(bound))
-
-
-def event_metrics(events: list[dict[str, Any]], corrections_by_label: Counter[str]) -> list[Metric]:
+def event_metrics(tally: Tally, corrections_by_label: Counter[str]) -> list[Metric]:
     """Every metric the event log and the corrections determine (pure: values in, metric families out)."""
     ingested = CounterMetricFamily("router_mails_ingested", "Mails taken from the inbox, by kind", labels=["kind"])
     routed = CounterMetricFamily("router_mails_routed", "Mails filed, by category (kind for non-inquiries) and kind",
@@ -55,65 +41,30 @@ def event_metrics(events: list[dict[str, Any]], corrections_by_label: Counter[st
     precision = GaugeMetricFamily("router_precision_estimate",
                                   "1 - corrections / routed inquiries per predicted category (live estimate)",
                                   labels=["category"])
-    kinds: Counter[str] = Counter()
-    categories: Counter[tuple[str, str]] = Counter()
-    by_label: Counter[str] = Counter()
-    rules: Counter[str] = Counter()
-    sources: Counter[str] = Counter({"router": 0, "staff": 0})
-    service_errors: Counter[str] = Counter({"imap": 0, "smtp": 0})
-    lags: list[float] = []
-    confidences: list[float] = []
-    abstained = parked = 0
-    for event in events:
-        name = event.get("event")
-        if name == "quarantined":
-            kinds["quarantine"] += 1
-            parked += 1
-        elif name == "routed":
-            kind = str(event.get("kind", "unknown"))
-            kinds[kind] += 1
-            labels = [str(label) for label in event.get("labels", ())] if kind == INQUIRY else []
-            for category in labels or ([kind] if kind != INQUIRY else ["unlabelled"]):
-                categories[(category, kind)] += 1
-            for label in labels:
-                by_label[label] += 1
-            if event.get("reply") in ("sent", "uncertain"):
-                sources["router"] += 1
-            for rule in event.get("suppressed_by", ()):
-                rules[str(rule)] += 1
-            abstained += bool(kind == INQUIRY and event.get("needs_review"))
-            received, at = event.get("received"), event.get("at")
-            if isinstance(received, int | float) and isinstance(at, int | float):
-                lags.append(max(0.0, float(at) - float(received)))
-            confidence = event.get("confidence")
-            if isinstance(confidence, int | float):
-                confidences.append(float(confidence))
-        elif name == "staff-reply" and event.get("reply") in ("sent", "uncertain"):
-            sources["staff"] += 1
-        elif name == "reply-rejected":
-            service_errors["smtp"] += 1
-        elif name == "error" and event.get("service") in ("imap", "smtp"):
-            service_errors[str(event["service"])] += 1
-    for kind, count in sorted(kinds.items()):
+    total = tally.total()
+    for kind, count in sorted(total.kinds.items()):
         ingested.add_metric([kind], count)
-    for (category, kind), count in sorted(categories.items()):
+    by_label: Counter[str] = Counter()
+    for (category, kind), count in sorted(total.categories.items()):
         routed.add_metric([category, kind], count)
-    for source, count in sorted(sources.items()):
-        replies.add_metric([source], count)
-    for rule, count in sorted(rules.items()):
+        if kind == INQUIRY:
+            by_label[category] += count
+    for source in ("router", "staff"):
+        replies.add_metric([source], total.replies.get(source, 0))
+    for rule, count in sorted(total.suppressed.items()):
         suppressed.add_metric([rule], count)
-    for service, count in sorted(service_errors.items()):
-        errors.add_metric([service], count)
+    for service in ("imap", "smtp"):
+        errors.add_metric([service], total.service_errors.get(service, 0))
     for label, count in sorted(corrections_by_label.items()):
         corrections.add_metric([label], count)
     for label, count in sorted(by_label.items()):
         precision.add_metric([label], max(0.0, 1.0 - corrections_by_label.get(label, 0) / count))
-    abstentions.add_metric([], abstained)
-    quarantined.add_metric([], parked)
+    abstentions.add_metric([], total.abstained)
+    quarantined.add_metric([], total.quarantined)
     lag = HistogramMetricFamily("router_ingest_lag_seconds", "From the mail's Date to routed")
-    lag.add_metric([], histogram_buckets(lags, LAG_BUCKETS), sum_value=sum(lags))
+    lag.add_metric([], tally.lag.cumulative(), sum_value=tally.lag.total)
     confidence = HistogramMetricFamily("router_confidence", "The classifier's top score per inquiry")
-    confidence.add_metric([], histogram_buckets(confidences, CONFIDENCE_BUCKETS), sum_value=sum(confidences))
+    confidence.add_metric([], tally.confidence.cumulative(), sum_value=tally.confidence.total)
     return [ingested, routed, replies, suppressed, abstentions, quarantined, errors, corrections, precision,
             lag, confidence]
 
@@ -121,13 +72,15 @@ def event_metrics(events: list[dict[str, Any]], corrections_by_label: Counter[st
 class RouterCollector(Collector):
     """Reads Redis and IMAP on every scrape. `open_mailbox` is called per scrape and its result logged out."""
 
-    def __init__(self, ledger: Ledger, taxonomy: Taxonomy, open_mailbox: Callable[[], Mailbox]) -> None:
+    def __init__(self, ledger: Ledger, feed: EventFeed, taxonomy: Taxonomy,
+                 open_mailbox: Callable[[], Mailbox]) -> None:
         self.ledger = ledger
+        self.feed = feed
         self.taxonomy = taxonomy
         self.open_mailbox = open_mailbox
 
     def collect(self) -> Iterator[Metric]:
-        events = self.ledger.events(count=EVENTS_READ, newest_first=False)
+        tally = self.feed.refresh()
         corrected: Counter[str] = Counter()
         seen: set[str] = set()
         # A mail corrected twice counts once, against what the model predicted.
@@ -138,7 +91,7 @@ class RouterCollector(Collector):
             for label in correction.from_labels:
                 if label not in correction.to_labels or correction.kind != INQUIRY:
                     corrected[label] += 1
-        yield from event_metrics(events, corrected)
+        yield from event_metrics(tally, corrected)
         heartbeat = GaugeMetricFamily("router_poller_last_cycle_timestamp_seconds",
                                       "When the poller last finished a cycle (Unix time)", labels=["mailbox"])
         for component, at in sorted(self.ledger.heartbeats().items()):

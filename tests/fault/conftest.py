@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.fault.harness import TABLE_HEADER, Outcome
-from worker.classify.model import Classifier, ModelNotFound, load_current
+from worker.classify.model import DEFAULT_MODELS_DIR, Classifier, ModelNotFound, load_current
 from worker.devstack import DevStack
 
 RESULTS: list[Outcome] = []
@@ -16,7 +18,7 @@ RESULTS: list[Outcome] = []
 @pytest.fixture(scope="session")
 def classifier() -> Classifier:
     try:
-        return load_current()
+        return load_current(Path(os.environ.get("ROUTER_MODELS_DIR", str(DEFAULT_MODELS_DIR))))
     except ModelNotFound as exc:
         pytest.skip(f"fault suite needs a model bundle: {exc}")
 

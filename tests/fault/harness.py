@@ -8,6 +8,7 @@ own pipeline (run here without faults) says it deserves one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -183,14 +184,10 @@ class FaultRun:
             if proc.poll() is None:
                 proc.terminate()
         for proc in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         self.workers.clear()
         self.pollers.clear()

@@ -282,3 +282,18 @@ def test_it_stops_on_a_malformed_record_naming_file_and_line(
     assert train_main(["--data", str(data), "--models", str(tmp_path / "models")]) == 2
     assert "inquiries.jsonl:" in capsys.readouterr().err
     assert not (tmp_path / "models").exists()
+
+
+def test_it_computes_the_same_features_fast_as_scikit_learn_does(classifier: Classifier) -> None:
+    texts = [
+        model_text("Re: APIの不具合", "いつもお世話になっております。\nＡＰＩが５００を返します。 API returns 500 again."),
+        model_text("", "Please write a script. Please write a script."),
+        model_text("件名のみ", ""),
+    ]
+
+    fast = classifier.features.fast_transform(texts)
+    reference = classifier.features.transform(texts)
+
+    assert fast.shape == reference.shape
+    assert np.allclose(fast.toarray(), reference.toarray(), atol=1e-6)
+    assert fast.nnz == reference.nnz

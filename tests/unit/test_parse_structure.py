@@ -76,36 +76,73 @@ def test_it_lists_attachments_by_name_type_and_size_but_keeps_them_out_of_the_te
     )
 
 
-def test_it_reads_a_forwarded_message_after_a_marker_and_keeps_it_out_of_the_new_text() -> None:
-    inner = header_block(
-        [("From", "alert@example.com"), ("Subject", "Alert 42"), ("Content-Type", "text/plain")]
-    )
-    raw = multipart(
-        "mixed",
-        [
-            text_part("下記のアラートについて教えてください。"),
-            part("message/rfc822", inner + CRLF + b"Detected."),
-        ],
-    )
+_ALERT = header_block(
+    [("From", "alert@example.com"), ("Subject", "Alert 42"), ("Content-Type", "text/plain")]
+) + CRLF + b"Ransomware detected on host PC-01."
+
+
+def test_it_reads_a_forwarded_message_after_a_marker_with_its_sender_and_subject() -> None:
+    raw = multipart("mixed", [text_part("下記のアラートについて教えてください。"), part("message/rfc822", _ALERT)])
     inquiry = parse(raw)
-    assert "Subject: Alert 42" in inquiry.body_text
-    assert inquiry.body_text.endswith("Detected.")
-    assert inquiry.new_text == "下記のアラートについて教えてください。"
+    assert inquiry.body_text == (
+        "下記のアラートについて教えてください。\n\n---------- Forwarded message ----------\n"
+        "From: alert@example.com\nSubject: Alert 42\n\nRansomware detected on host PC-01."
+    )
     assert inquiry.part_types == ("multipart/mixed", "text/plain", "message/rfc822", "text/plain")
 
 
-def test_it_lists_a_message_attached_as_a_file() -> None:
-    inner = header_block([("Subject", "Old mail")]) + CRLF + b"old text"
+def test_it_gives_the_classifier_a_forwarded_alert_below_a_mere_covering_note() -> None:
+    raw = multipart("mixed", [text_part("下記のアラートについて教えてください。"), part("message/rfc822", _ALERT)])
+    assert parse(raw).new_text == "下記のアラートについて教えてください。\n\nRansomware detected on host PC-01."
+
+
+def test_it_keeps_a_forwarded_message_out_of_the_new_text_below_a_real_question() -> None:
+    question = (
+        "昨日からこのアラートが毎時間届きます。対象の端末は隔離済みですが、"
+        "復旧の手順と再発防止のための設定を教えていただけますか。"
+    )
+    raw = multipart("mixed", [text_part(question), part("message/rfc822", _ALERT)])
+    assert parse(raw).new_text == question
+
+
+def test_it_reads_and_lists_a_message_attached_as_a_file() -> None:
     raw = multipart(
         "mixed",
         [
             text_part("see attached"),
-            part("message/rfc822", inner, headers=[("Content-Disposition", "attachment")]),
+            part("message/rfc822", _ALERT, headers=[("Content-Disposition", "attachment")]),
         ],
     )
     inquiry = parse(raw)
-    assert inquiry.body_text == "see attached"
-    assert [a.filename for a in inquiry.attachments] == ["Old mail.eml"]
+    assert inquiry.body_text.endswith("Subject: Alert 42\n\nRansomware detected on host PC-01.")
+    assert [a.filename for a in inquiry.attachments] == ["Alert 42.eml"]
+
+
+def test_it_decodes_a_base64_encoded_forwarded_message() -> None:
+    # RFC 2046 section 5.2.1 forbids it, but Yandex sends attached mails base64-encoded.
+    raw = multipart(
+        "mixed",
+        [
+            text_part("two attach"),
+            part(
+                "message/rfc822",
+                base64.encodebytes(_ALERT),
+                headers=[("Content-Transfer-Encoding", "base64"), ("Content-Disposition", "attachment")],
+            ),
+        ],
+    )
+    inquiry = parse(raw)
+    assert inquiry.body_text.endswith("From: alert@example.com\nSubject: Alert 42\n\nRansomware detected on host PC-01.")
+    assert "UmFu" not in inquiry.body_text
+
+
+def test_it_keeps_other_attachments_of_a_forwarded_message_out_of_the_text() -> None:
+    inner = multipart("mixed", [text_part("alert text"), attachment_part("sample.bin", b"MZ\x90\x00")])
+    raw = multipart("mixed", [text_part("FYI"), part("message/rfc822", inner)])
+    inquiry = parse(raw)
+    assert inquiry.body_text.endswith("alert text")
+    assert "MZ" not in inquiry.body_text
+    assert inquiry.attachments == (Attachment("sample.bin", "application/pdf", 4),)
 
 
 def test_it_decodes_a_uuencoded_transfer_encoding() -> None:
@@ -121,7 +158,7 @@ def test_it_lists_a_uuencoded_block_inside_plain_text_as_an_attachment() -> None
     assert inquiry.attachments == (Attachment("report.bin", "application/octet-stream", 8),)
 
 
-def test_it_reads_only_the_human_part_of_a_delivery_report() -> None:
+def test_it_reads_the_human_part_and_the_returned_mail_of_a_delivery_report() -> None:
     raw = multipart(
         "report; report-type=delivery-status",
         [
@@ -131,9 +168,27 @@ def test_it_reads_only_the_human_part_of_a_delivery_report() -> None:
         ],
     )
     inquiry = parse(raw)
-    assert inquiry.body_text == "Delivery failed."
+    assert inquiry.body_text == (
+        "Delivery failed.\n\n---------- Returned message ----------\nSubject: hello\n\noriginal text"
+    )
+    assert inquiry.new_text == "Delivery failed.\n\noriginal text"
+    assert "Status: 5.1.1" not in inquiry.body_text
     assert inquiry.content_type == "multipart/report"
     assert "message/delivery-status" in inquiry.part_types
+
+
+def test_it_reads_a_first_report_part_mislabelled_as_delivery_status_as_text() -> None:
+    # RFC 6522 section 3: the first part is for people (imap_tools multipart_report_multiple_status).
+    raw = multipart(
+        "report; report-type=delivery-status",
+        [
+            part("message/delivery-status", b"This Message was undeliverable.\r\n"),
+            part("message/delivery-status", b"Reporting-MTA: dns; mx.example.com\r\n\r\nStatus: 5.1.1\r\n"),
+        ],
+    )
+    inquiry = parse(raw)
+    assert inquiry.body_text == "This Message was undeliverable."
+    assert [a.content_type for a in inquiry.attachments] == ["message/delivery-status"]
 
 
 def test_it_keeps_every_header_in_order_decoded() -> None:

@@ -27,7 +27,6 @@ def test_it_keeps_only_the_new_text_above_quoted_lines() -> None:
         "-----元のメッセージ-----",
         "On Tue, 24 Nov 2026 at 10:00, Support <support@example.com> wrote:",
         "2026年11月24日(火) 10:00 サポート <support@example.com>:",
-        "---------- Forwarded message ---------",
         "________________________________",
     ],
 )
@@ -173,17 +172,47 @@ def test_it_finds_a_business_id_after_words_that_contain_id() -> None:
     assert find_business_id(text) == "3f2a9c1e-7b4d-4e21-9a6f-0c8d5e4b1a27"
 
 
+_OWN_QUESTION = (
+    "昨日から社内の複数の端末で同じ検知が続いており、業務に影響が出ています。"
+    "誤検知かどうか判断できないため、至急ご確認いただけますでしょうか。"
+)
+
+
+def test_it_cuts_a_forwarded_mail_below_the_customers_own_question() -> None:
+    body = f"{_OWN_QUESTION}\n\n---------- Forwarded message ---------\nFrom: alerts\n\n脅威が検出されました。"
+    assert new_text(body) == _OWN_QUESTION
+
+
 def test_it_keeps_the_question_written_below_a_closed_forwarded_block() -> None:
     body = (
         "社内から以下の転送がありました。\n\n---------- Forwarded message ---------\nFrom: 営業部\n\n"
-        "脅威が検出されました。\n----------\n\nこの検体を解析いただけますか。"
+        f"脅威が検出されました。\n----------\n\n{_OWN_QUESTION}"
     )
-    assert new_text(body) == "社内から以下の転送がありました。\n\nこの検体を解析いただけますか。"
+    assert new_text(body) == f"社内から以下の転送がありました。\n\n{_OWN_QUESTION}"
 
 
-def test_it_does_not_resume_at_a_signature_inside_a_forwarded_mail() -> None:
-    body = "FYI\n\n---------- Forwarded message ---------\nFrom: alerts\n\nAlert body\n----------\nTrend Micro\nTEL 03-0000"
-    assert new_text(body) == "FYI"
+@pytest.mark.parametrize(
+    "marker",
+    ["---------- Forwarded message ---------", "Begin forwarded message:", "-------- 転送メッセージ --------"],
+)
+def test_it_adds_the_forwarded_mails_own_text_after_a_mere_covering_note(marker: str) -> None:
+    # The forwarded alert is the inquiry; its own signature is still not the customer's text.
+    body = f"FYI\n\n{marker}\nFrom: alerts\nSubject: 検知\n\nAlert body\n----------\nTrend Micro\nTEL 03-0000"
+    assert new_text(body) == "FYI\n\nAlert body"
+
+
+def test_it_reads_a_bare_forward_as_the_forwarded_mails_text() -> None:
+    body = "---------- Forwarded message ----------\nFrom: alerts@example.com\nSubject: Alert\n\nRansomware detected.\n> old"
+    assert new_text(body) == "Ransomware detected."
+
+
+def test_it_adds_no_closed_forward_twice_after_a_covering_note() -> None:
+    body = "FYI\n\n---------- Forwarded message ---------\nFrom: a\n\nAlert body\n----------\n\nWhat is this?"
+    assert new_text(body) == "FYI\n\nWhat is this?\n\nAlert body"
+
+
+def test_it_never_adds_a_quoted_reply_to_a_short_note() -> None:
+    assert new_text("Thanks!\n\n-----Original Message-----\nFrom: support\n\nold answer") == "Thanks!"
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ leaves the question in the subject alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,6 +95,7 @@ class FeatureSpace:
     word_weight: float
 
     def transform(self, texts: Sequence[ModelText]) -> sp.csr_matrix:
+        """The scikit-learn transforms of the three blocks, side by side and weighted."""
         subjects = [t.subject for t in texts]
         bodies = [t.body for t in texts]
         blocks = [
@@ -103,9 +105,66 @@ class FeatureSpace:
         ]
         return sp.hstack(blocks, format="csr")
 
+    @cached_property
+    def _blocks(self) -> list[_Block]:
+        blocks, offset = [], 0
+        for name, source, weight in (
+            ("subject_char", "subject", self.subject_weight),
+            ("body_char", "body", 1.0),
+            ("body_word", "body", self.word_weight),
+        ):
+            vectorizer = self.vectorizers[name]
+            blocks.append(_Block(vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_,
+                                 bool(vectorizer.sublinear_tf), weight, offset, source))
+            offset += len(vectorizer.vocabulary_)
+        return blocks
+
+    def fast_transform(self, texts: Sequence[ModelText]) -> sp.csr_matrix:
+        """Equal to `transform` (a test holds it to that), without scikit-learn's per-call input checks,
+        which cost more than the arithmetic for the one mail at a time the worker classifies."""
+        blocks = self._blocks
+        data: list[float] = []
+        indices: list[int] = []
+        indptr = [0]
+        for text in texts:
+            for block in blocks:
+                counts: dict[int, int] = {}
+                vocabulary = block.vocabulary
+                for term in block.analyzer(text.subject if block.source == "subject" else text.body):
+                    index = vocabulary.get(term)
+                    if index is not None:
+                        counts[index] = counts.get(index, 0) + 1
+                if not counts:
+                    continue
+                columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
+                tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+                values = (np.log(tf) + 1.0 if block.sublinear else tf) * block.idf[columns]
+                values *= block.weight / np.sqrt(np.dot(values, values))
+                indices.extend((columns + block.offset).tolist())
+                data.extend(values.tolist())
+            indptr.append(len(indices))
+        width = blocks[-1].offset + len(blocks[-1].vocabulary)
+        matrix = sp.csr_matrix(
+            (np.array(data, dtype=_DTYPE), np.array(indices, dtype=np.int32), np.array(indptr, dtype=np.int32)),
+            shape=(len(texts), width),
+        )
+        matrix.sort_indices()
+        return matrix
+
     def transform_sentences(self, sentences: Sequence[str]) -> sp.csr_matrix:
         """Sentences read as bodies without a subject: what one sentence alone says."""
-        return self.transform([ModelText(subject="", body=s) for s in sentences])
+        return self.fast_transform([ModelText(subject="", body=s) for s in sentences])
+
+
+@dataclass(frozen=True)
+class _Block:
+    analyzer: Callable[[str], list[str]]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    sublinear: bool
+    weight: float
+    offset: int
+    source: str  # "subject" or "body"
 
 
 def fit_features(texts: Sequence[ModelText], settings: FeatureSettings) -> FeatureSpace:

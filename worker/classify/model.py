@@ -50,7 +50,7 @@ class Classifier:
         """Calibrated probabilities, (n_texts, n_labels)."""
         if not texts:
             return np.zeros((0, len(self.labels)))
-        return self.scorer.probabilities(self.features.transform(texts))
+        return self.scorer.probabilities(self.features.fast_transform(texts))
 
     def predict_texts(self, texts: Sequence[ModelText], flags: Sequence[tuple[str, ...]]) -> list[Prediction]:
         scores = self.scores(texts)

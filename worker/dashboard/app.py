@@ -32,7 +32,8 @@ from worker.dashboard import charts, folders
 from worker.dashboard.actions import ActionError, locate, reroute, send_suggested_reply
 from worker.dashboard.auth import CSRF_FIELD, LoginLimiter, check_password, csrf_token, csrf_valid
 from worker.dashboard.settings import DashboardSettings
-from worker.dashboard.stats import summarise
+from worker.dashboard.stats import overview as overview_of
+from worker.dashboard.tally import EventFeed
 from worker.dashboard.view import message_view
 from worker.metrics import RouterCollector
 from worker.route.taxonomy import Taxonomy, load_taxonomy
@@ -42,7 +43,6 @@ log = logging.getLogger("worker.dashboard")
 PUBLIC_ENDPOINTS = frozenset({"healthz"})
 TOKEN_ENDPOINTS = frozenset({"metrics", "readyz"})
 OPEN_TO_ANONYMOUS = frozenset({"login"})  # the login page itself, still behind CSRF for its POST
-EVENTS_FOR_OVERVIEW = 50_000
 
 ViewResult = str | Response | BaseResponse | tuple[Any, int]
 
@@ -62,7 +62,9 @@ def create_app(settings: Settings, dashboard: DashboardSettings, taxonomy: Taxon
     ledger = Ledger.connect(settings.redis_url, settings.imap.name)
     limiter = LoginLimiter(ledger.redis, ledger.prefix, dashboard.login_attempts, dashboard.login_window)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RouterCollector(ledger, taxonomy, lambda: Mailbox.connect(settings.imap)))
+    feed = EventFeed(ledger, dashboard.timezone)
+    app.extensions["router_event_feed"] = feed
+    registry.register(RouterCollector(ledger, feed, taxonomy, lambda: Mailbox.connect(settings.imap)))
     known_folders = ("INBOX", *taxonomy.all_folders())
 
     @contextmanager
@@ -115,6 +117,14 @@ def create_app(settings: Settings, dashboard: DashboardSettings, taxonomy: Taxon
         if request.endpoint not in PUBLIC_ENDPOINTS:
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.template_filter("local")
+    def local(value: datetime | float | None) -> str:
+        """A time in the desk's time zone, as staff read it."""
+        if value is None:
+            return ""
+        when = datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else value
+        return when.astimezone(dashboard.timezone).strftime("%Y-%m-%d %H:%M")
 
     @app.context_processor
     def inject() -> dict[str, Any]:
@@ -192,7 +202,7 @@ def create_app(settings: Settings, dashboard: DashboardSettings, taxonomy: Taxon
         now = datetime.now(UTC)
         with imap() as mailbox:
             summaries = [folders.summary(mailbox, folder) for folder in known_folders]
-        stats = summarise(ledger.events(count=EVENTS_FOR_OVERVIEW), now)
+        stats = overview_of(feed.refresh(), now)
         categories = [*taxonomy.labels, *taxonomy.kind_folders, "unlabelled"]
         return render_template(
             "overview.html", summaries=summaries, stats=stats, now=now, categories=categories,
@@ -234,7 +244,7 @@ def create_app(settings: Settings, dashboard: DashboardSettings, taxonomy: Taxon
     @app.get("/corrections")
     def corrections() -> ViewResult:
         recent = list(reversed(CorrectionLog(ledger).all()))[:200]
-        return render_template("corrections.html", corrections=recent, datetime=datetime, UTC=UTC)
+        return render_template("corrections.html", corrections=recent)
 
     # --- actions ----------------------------------------------------------------------------------------
 
@@ -321,6 +331,8 @@ def serve() -> int:
     taxonomy = load_taxonomy(dashboard.taxonomy_path)
     app = create_app(settings, dashboard, taxonomy)
     stop = threading.Event()
+    # Fold the event log once before the first page or scrape asks (seconds for a long log, see tally.py).
+    threading.Thread(target=app.extensions["router_event_feed"].refresh, name="event-fold", daemon=True).start()
     if dashboard.scan_interval > 0:
         threading.Thread(target=_scan_loop, args=(settings, taxonomy, dashboard.scan_interval, stop),
                          name="correction-scan", daemon=True).start()

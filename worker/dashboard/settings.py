@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker.route.taxonomy import DEFAULT_PATH as DEFAULT_TAXONOMY
 from worker.settings import Secret, SettingsError
@@ -32,6 +34,7 @@ class DashboardSettings:
     scan_interval: float = 300.0  # seconds between scans for mail moved in mail clients; 0 turns it off
     metrics_token: Secret | None = None  # lets Prometheus and probes read /metrics and /readyz without a session
     taxonomy_path: Path = DEFAULT_TAXONOMY
+    timezone: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Tokyo"))  # the desk's "today"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -105,6 +108,12 @@ def _read(env: Mapping[str, str]) -> DashboardSettings:
     if len(secret) < 32:
         problems.append("ROUTER_DASHBOARD_SECRET_KEY (or _FILE) must be at least 32 characters "
                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    zone_name = env.get("ROUTER_DASHBOARD_TIMEZONE", "Asia/Tokyo")
+    try:
+        zone: tzinfo = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"ROUTER_DASHBOARD_TIMEZONE: unknown time zone {zone_name!r} (e.g. Asia/Tokyo, UTC)")
+        zone = UTC
     token = text_or_file("ROUTER_DASHBOARD_METRICS_TOKEN").strip()
     if token and len(token) < 24:
         problems.append("ROUTER_DASHBOARD_METRICS_TOKEN (or _FILE) must be at least 24 characters")
@@ -122,6 +131,7 @@ def _read(env: Mapping[str, str]) -> DashboardSettings:
         scan_interval=float(integer("ROUTER_CORRECTIONS_SCAN_SECONDS", 300)),
         metrics_token=Secret(token) if token else None,
         taxonomy_path=Path(env.get("ROUTER_TAXONOMY", str(DEFAULT_TAXONOMY))),
+        timezone=zone,
     )
     if problems:
         raise SettingsError(problems)

@@ -4,21 +4,27 @@ Rules, each from how real mailers behave:
 - multipart/alternative: text/plain wins unless it is empty or clearly worse than the HTML
   (some mailers send "please view this in HTML" as the plain part).
 - HTML-only mail is converted to text; attachments are listed, never mixed into the text.
-- An inline message/rfc822 is a forwarded mail: its headers and text follow a forward marker so that
-  `new_text` can strip it. As an attachment (Content-Disposition: attachment) it is only listed.
+- A message/rfc822 part is a forwarded mail, inline or attached: the customer's inquiry often is the
+  forwarded alert ("please see the mail below"). Its text follows a marker line and its From/Subject,
+  as imap_tools and most helpdesks show it, so `new_text` can tell it from the customer's own words.
+  An attached one is listed as well. A base64 or quoted-printable message/rfc822 (RFC 2046 section
+  5.2.1 forbids it; Yandex sends it) is decoded and parsed, never shown as encoded text.
 - uuencoded blocks inside plain text (Lotus Notes, old Outlook) become attachments.
-- multipart/report (RFC 6522): only the first part is text; the status and the returned mail are
-  walked for part types, caps and attachments.
+- multipart/report (RFC 6522): the first part is for people and is text whatever its label; status
+  parts are listed as blocks; the returned mail follows a "returned message" marker.
 - A multipart whose boundary never appears is read as plain text rather than dropped.
 """
 
 from __future__ import annotations
 
 import binascii
+import quopri
 import re
 import time
 from dataclasses import dataclass, field
+from email import policy
 from email.message import Message
+from email.parser import BytesParser
 
 from worker.domain import Attachment
 from worker.mail.charsets import decode
@@ -26,11 +32,15 @@ from worker.mail.headers import decode_header, raw_header, unfold
 from worker.mail.html import html_to_text
 
 FORWARD_MARKER = "---------- Forwarded message ----------"
+RETURNED_MARKER = "---------- Returned message ----------"
 
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_\-:.]+)", re.I)
 _UUENCODED = re.compile(r"^begin [0-7]{3,4} (\S[^\n]*)\n(.*?)^end *$", re.M | re.S)
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
-_FORWARD_HEADERS = ("from", "date", "subject", "to", "cc")
+_FORWARD_HEADERS = ("from", "subject")
+_ENCODED_CTE = frozenset({"base64", "quoted-printable"})
+# Same allowance as the pre-check in parse.py: every MIME part needs a "--boundary" line.
+_DELIMITERS_PER_PART = 4
 
 
 class LimitExceeded(Exception):
@@ -96,7 +106,7 @@ def _text_of(part: Message, depth: int, walk: _Walk) -> str:
     if part.is_multipart():
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if ctype == "message/rfc822" or ctype == "message/global":
-            return _message_text(part, children, depth, walk)
+            return _message_text(part, children, depth, walk, FORWARD_MARKER)
         if ctype == "multipart/alternative":
             return _alternative_text(children, depth, walk)
         if ctype == "multipart/report":
@@ -107,11 +117,34 @@ def _text_of(part: Message, depth: int, walk: _Walk) -> str:
 
 
 def _report_text(children: list[Message], depth: int, walk: _Walk) -> str:
-    """RFC 6522: only the first part is for people; the status and the returned mail are not its text."""
-    texts = [_text_of(child, depth + 1, walk) for child in children[:1]]
-    for child in children[1:]:
-        _text_of(child, depth + 1, walk)  # walked for its part types, caps and attachments only
+    """RFC 6522: the first part is for people, then machine-readable status, then the returned mail."""
+    texts: list[str] = []
+    for index, child in enumerate(children):
+        ctype = child.get_content_type()
+        if index == 0 and ctype in _STATUS_TYPES:
+            # Some MTAs label the human part message/delivery-status (imap_tools
+            # multipart_report_multiple_status); RFC 6522 section 3 says the first part is for people.
+            walk.enter(child, depth + 1)
+            texts.append(_status_text(child))
+        elif ctype in ("message/rfc822", "message/global") and child.is_multipart():
+            walk.enter(child, depth + 1)
+            inner = [c for c in child.get_payload() if isinstance(c, Message)]
+            texts.append(_message_text(child, inner, depth + 1, walk, RETURNED_MARKER))
+        else:
+            texts.append(_text_of(child, depth + 1, walk))
     return "\n\n".join(t for t in texts if t.strip())
+
+
+def _status_text(part: Message) -> str:
+    """A status-typed part read as text: `email` split it into header blocks, so join them again."""
+    blocks: list[str] = []
+    for block in part.get_payload():
+        if isinstance(block, Message):
+            try:
+                blocks.append(block.as_string())
+            except (UnicodeError, LookupError, ValueError):
+                continue
+    return decode("\n".join(blocks).encode("utf-8", "surrogateescape"), part.get_content_charset())
 
 
 def _alternative_text(children: list[Message], depth: int, walk: _Walk) -> str:
@@ -127,24 +160,45 @@ def _alternative_text(children: list[Message], depth: int, walk: _Walk) -> str:
     return best_rich or plain
 
 
-def _message_text(part: Message, children: list[Message], depth: int, walk: _Walk) -> str:
+def _message_text(part: Message, children: list[Message], depth: int, walk: _Walk, marker: str) -> str:
     if _disposition(part) == "attachment":
         walk.attachments.append(
             Attachment(_message_name(part, children), part.get_content_type(), _message_size(part))
         )
-        # Still walk the enclosed parts, so a recursion bomb cannot hide behind an attachment.
-        for inner in children:
-            _text_of(inner, depth + 1, walk)
-        return ""
+    if _transfer_encoding(part) in _ENCODED_CTE:
+        children = [_reparse_encoded(child, _transfer_encoding(part), walk) for child in children]
     texts: list[str] = []
     for inner in children:
-        lines = [FORWARD_MARKER]
+        lines = [marker]
         for name in _FORWARD_HEADERS:
             value = raw_header(inner, name)
             if value is not None:
                 lines.append(f"{name.capitalize()}: {decode_header(value)}")
         texts.append("\n".join(lines) + "\n\n" + _text_of(inner, depth + 1, walk))
     return "\n\n".join(texts)
+
+
+def _transfer_encoding(part: Message) -> str:
+    value = raw_header(part, "content-transfer-encoding")
+    return value.strip().lower() if value else ""
+
+
+def _reparse_encoded(child: Message, encoding: str, walk: _Walk) -> Message:
+    """The mail inside a base64/quoted-printable message/rfc822: `email` read the encoded lines as a mail."""
+    if encoding == "base64" and child.keys():
+        return child  # Base64 has no ":", so a header means the label lied and the mail is plain.
+    try:
+        encoded = child.as_string().encode("ascii", "ignore")
+        raw = binascii.a2b_base64(encoded) if encoding == "base64" else quopri.decodestring(encoded)
+    except (binascii.Error, UnicodeError, LookupError, ValueError):
+        return child
+    if not raw.strip():
+        return child
+    if raw.count(b"\n--") > _DELIMITERS_PER_PART * walk.max_parts:
+        # A part bomb hidden behind an encoding must not reach the stdlib parser (see parse.py).
+        raise LimitExceeded(f"more than {walk.max_parts} MIME parts in an enclosed message")
+    walk.deadline.check("parsing an enclosed message")
+    return BytesParser(policy=policy.compat32).parsebytes(raw)
 
 
 def _message_name(part: Message, children: list[Message]) -> str | None:

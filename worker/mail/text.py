@@ -44,8 +44,14 @@ _QUOTE_HEADERS = [
     )
 ]
 _FORWARD_START = re.compile(
-    r"^-{3,} ?(forwarded message|begin forwarded message:?|転送メッセージ|転送されたメッセージ) ?-{0,}$", re.I
+    r"^-{3,} ?(forwarded message|begin forwarded message:?|returned message|転送メッセージ|転送されたメッセージ) ?-{0,}$",
+    re.I,
 )
+# The header lines a forward marker is followed by ("From: …", "件名: …"), up to the first blank line.
+_FORWARD_FIELD = re.compile(r"^\*?[\w -]{1,20}\*? ?[:：]")
+# A covering note this short ("下記のアラートをご確認ください", "FYI, see below") says nothing the
+# classifier can use; the forwarded mail is the inquiry, so its own new text is added.
+COVERING_NOTE_CHARS = 60
 _FORWARD_CLOSE = re.compile(r"^-{5,15}$")
 _SENTENCE_END = re.compile(r"[。?？]|\w\.(\s|$)")
 _OUTLOOK_FIELD = re.compile(
@@ -71,8 +77,34 @@ _SIGNATURE_WINDOW = 15
 
 
 def new_text(body: str) -> str:
-    """The part of a body the customer wrote this time: quoted mails, signatures and disclaimers removed."""
+    """The part of a body the customer wrote this time: quoted mails, signatures and disclaimers removed.
+
+    When the customer forwards a mail with no more than a covering note, the forwarded mail is what
+    they ask about (a forwarded alert): its own new text follows the note.
+    """
     lines = normalise(body).split("\n")
+    own = _own_text(lines)
+    if len(re.sub(r"\s", "", own)) < COVERING_NOTE_CHARS:
+        forwarded = _forwarded_lines(lines)
+        if forwarded:
+            own = (own + "\n\n" + new_text("\n".join(forwarded))).strip()
+    return own
+
+
+def _forwarded_lines(lines: list[str]) -> list[str]:
+    """The body of the first forwarded mail (after its marker and header lines), or []."""
+    for index, line in enumerate(lines):
+        if _FORWARD_START.match(line.strip()) or line.strip().lower() == "begin forwarded message:":
+            rest = index + 1
+            while rest < len(lines) and _FORWARD_FIELD.match(lines[rest].strip()):
+                rest += 1
+            end = _forward_end(lines, rest)
+            # A closed block: the customer's question below the dashed line is already their own text.
+            return lines[rest:end] if end is not None else lines[rest:]
+    return []
+
+
+def _own_text(lines: list[str]) -> str:
     lines = _before_quoted_mail(lines)
     lines = [line for line in lines if not line.startswith(">")]
     lines = _before_signature(lines)
@@ -83,7 +115,8 @@ def new_text(body: str) -> str:
 def _before_quoted_mail(lines: list[str]) -> list[str]:
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if index > 0 and _FORWARD_START.match(stripped):
+        if _FORWARD_START.match(stripped):
+            # Even as the first line: a bare forward has no text of the customer's own (see new_text).
             end = _forward_end(lines, index + 1)
             if end is not None:
                 # A forward closed by a dashed line, with the customer's question below it:

@@ -1,0 +1,149 @@
+"""The poller against a real Dovecot and Redis: offers, UIDVALIDITY, IDLE, dead connections and the lease."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from tests.fault.harness import uid_validity_bump
+from tests.fixtures.mailers import plain_mail
+from tests.integration.router import DESK, router_env
+from worker.adapters.imap import Mailbox
+from worker.adapters.store import Ledger
+from worker.celery_app import create_app, queue_name
+from worker.devstack import DevStack, StackInfo
+from worker.poller import (
+    LEASE,
+    IdleSilence,
+    PollerConfig,
+    offer_new,
+    poller_owner,
+    run_poller,
+    wait_for_change,
+)
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(stack: DevStack, sandbox: StackInfo) -> Settings:
+    return Settings.from_env(router_env(stack, sandbox))
+
+
+@pytest.fixture
+def mailbox(settings: Settings) -> Iterator[Mailbox]:
+    connected = Mailbox.connect(settings.imap)
+    yield connected
+    connected.logout()
+
+
+def deliver(stack: DevStack, sandbox: StackInfo, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        stack.append(plain_mail(f"Question {n}", to=DESK, message_id=f"<poller-{n}@customer.example>"),
+                     user=sandbox.imap_user)
+
+
+def queued(settings: Settings) -> int:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        return int(client.llen(queue_name(settings)))  # type: ignore[arg-type]
+    finally:
+        client.close()
+
+
+def test_it_offers_each_message_once_per_offer_window(
+    stack: DevStack, sandbox: StackInfo, settings: Settings, mailbox: Mailbox,
+) -> None:
+    deliver(stack, sandbox, 3)
+    ledger = Ledger.connect(settings.redis_url, settings.imap.name)
+    app = create_app(settings)
+
+    assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig()) == 3
+    assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig()) == 0
+    assert queued(settings) == 3
+
+
+def test_it_offers_the_whole_inbox_again_when_uidvalidity_changes(
+    stack: DevStack, sandbox: StackInfo, settings: Settings, mailbox: Mailbox,
+) -> None:
+    deliver(stack, sandbox, 2)
+    ledger = Ledger.connect(settings.redis_url, settings.imap.name)
+    app = create_app(settings)
+    offer_new(mailbox, ledger, app, settings, "me", PollerConfig())
+
+    new = uid_validity_bump(stack, sandbox.imap_user)
+    mailbox.logout()
+    fresh = Mailbox.connect(settings.imap)
+    try:
+        assert offer_new(fresh, ledger, app, settings, "me", PollerConfig()) == 2
+    finally:
+        fresh.logout()
+    assert ledger.uid_state() == (new, 2)
+    assert [e["to"] for e in ledger.events() if e.get("event") == "uidvalidity-changed"] == [new]
+
+
+def test_it_wakes_from_idle_when_mail_arrives(stack: DevStack, sandbox: StackInfo, mailbox: Mailbox) -> None:
+    config = PollerConfig(poll_interval=120, idle_timeout=120)
+    outcome: list[str] = []
+    waiter = threading.Thread(target=lambda: outcome.append(
+        wait_for_change(mailbox, "INBOX", threading.Event(), config, renew=lambda: True)))
+    waiter.start()
+    deliver(stack, sandbox, 1)
+    waiter.join(timeout=60)
+    assert outcome == ["change"]
+
+
+def test_it_treats_a_silent_idle_connection_as_dead(mailbox: Mailbox) -> None:
+    config = PollerConfig(poll_interval=60, idle_timeout=60, dead_silence=0.5)
+    with pytest.raises(IdleSilence):
+        wait_for_change(mailbox, "INBOX", threading.Event(), config, renew=lambda: True)
+
+
+def test_it_stops_idling_when_the_lease_is_lost(mailbox: Mailbox) -> None:
+    config = PollerConfig(poll_interval=60, idle_timeout=60)
+    assert wait_for_change(mailbox, "INBOX", threading.Event(), config, renew=lambda: False) == "lease"
+
+
+def test_it_hands_the_lease_to_the_standby_when_the_active_poller_stops(
+    stack: DevStack, sandbox: StackInfo, settings: Settings,
+) -> None:
+    config = PollerConfig(reoffer_after=300, poll_interval=0.5, idle_timeout=0.5, lease_ttl=2)
+    app = create_app(settings)
+    ledger = Ledger.connect(settings.redis_url, settings.imap.name)
+    stops = [threading.Event(), threading.Event()]
+    owners: list[str] = ["", ""]
+
+    def replica(index: int) -> None:
+        owners[index] = poller_owner()
+        run_poller(settings, app, stops[index], config)
+
+    threads = [threading.Thread(target=replica, args=(i,), daemon=True) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    deliver(stack, sandbox, 2)
+    try:
+        _wait(lambda: queued(settings) == 2 and ledger.holder(LEASE) in owners)
+        active = owners.index(ledger.holder(LEASE) or "")
+        stops[active].set()
+        threads[active].join(timeout=30)
+        _wait(lambda: ledger.holder(LEASE) == owners[1 - active])
+        deliver(stack, sandbox, 1, start=2)
+        _wait(lambda: queued(settings) == 3)  # the standby offers new mail, and nothing twice
+    finally:
+        for stop in stops:
+            stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    done = threading.Event()
+    for _ in range(int(timeout / 0.1)):
+        if condition():
+            return
+        done.wait(0.1)
+    raise AssertionError("condition not met in time")
