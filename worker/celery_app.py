@@ -3,6 +3,8 @@
 Reliability settings follow mail-safety.md section E: late acks and reject-on-worker-lost so a killed
 worker's message is redelivered, prefetch 1 so a crash strands at most one message, a hard time limit
 well below the broker's visibility timeout so a stuck task is killed before Redis hands it out again.
+A task whose worker died with the whole machine waits for the visibility timeout in Redis, but the
+poller offers its mail again long before (ROUTER_REOFFER_AFTER, 5 minutes by default).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ def create_app(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
+        # After a lost broker connection an unacknowledged task is delivered again anyway; cancelling the
+        # running copy means the mail is worked on by one process, not two (every step is idempotent
+        # either way). The poller, not the broker, guarantees that nothing stays undone (Celery #8030).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )

@@ -107,7 +107,7 @@ def target_for_folder(taxonomy: Taxonomy, folder: str, previous: dict[str, Any])
 def target_for_label(taxonomy: Taxonomy, label: str, previous: dict[str, Any]) -> tuple[str, Target]:
     """The queue and meaning of a re-route to one category chosen in the dashboard."""
     category = taxonomy.category(label)
-    flags = tuple(f for f in previous.get("flags", ()) if f in taxonomy.flag_ids and f != "managed_xdr")
+    flags = tuple(f for f in previous.get("flags", ()) if f in taxonomy.flag_ids)
     return category.queue, Target(INQUIRY, (label,), flags, labels_known=True)
 
 

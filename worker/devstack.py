@@ -213,10 +213,11 @@ def reap_stale(runtime_dir: Path = RUNTIME_DIR) -> list[int]:
             owner = int(owner_file.read_text())
         except (OSError, ValueError):
             owner = 0
-        if owner and _alive(owner) and owner != os.getpid():
-            continue  # a running stack of another test run: not ours to touch
-        if owner == os.getpid():
-            continue
+            with contextlib.suppress(OSError):
+                if time.time() - workdir.stat().st_mtime < 60:
+                    continue  # just created by a stack that has not written owner.pid yet
+        if owner == os.getpid() or (owner and _alive(owner)):
+            continue  # a stack of this process or of another live run: not stale
         for pidfile in (workdir / "pids").glob("*.pid") if (workdir / "pids").is_dir() else ():
             with contextlib.suppress(OSError, ValueError):
                 pid = int(pidfile.read_text())

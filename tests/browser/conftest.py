@@ -11,8 +11,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-# The integration fixtures serve the browser tests too (pytest_plugins is only allowed in a top-level conftest).
-from tests.integration.conftest import router, sandbox, stack  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

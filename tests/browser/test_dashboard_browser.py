@@ -114,6 +114,8 @@ def test_it_lets_staff_log_in_see_counts_open_and_reroute_a_message(router: Rout
         page.screenshot(path=str(SCREENSHOTS / "message.png"), full_page=True)
 
         page.click("text=Needs review")
+        page.wait_for_selector("#messages")
+        page.screenshot(path=str(SCREENSHOTS / "needs-review.png"), full_page=True)
         page.click("#messages a:text('アラート運用の相談')")
         page.select_option("#reroute-label", "policy_consulting")
         page.click("#reroute")

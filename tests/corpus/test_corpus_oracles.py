@@ -2,8 +2,15 @@
 
 Body text is compared after whitespace normalisation; oracle HTML bodies are first turned into text.
 A body matches when the two texts agree at least 90 % (difflib ratio): helpdesks differ on harmless
-details such as link targets in brackets or HTML titles, which are not decoding errors. Every
-remaining mismatch is listed, with its reason, in docs/parsing.md.
+details such as link targets in brackets or HTML titles, which are not decoding errors.
+
+Enclosed mails (forwarded or returned message/rfc822) follow a marker line we write: imap_tools joins
+their text without one, so our marker and its From/Subject lines are left out of that comparison;
+Zammad stores them as attachments, so its body is compared with our text before the first marker.
+
+Where the oracle value is demonstrably wrong, the mail is in a per-corpus allow-list below with a
+one-line reason; the summary prints the raw rate and the rate without those. Every entry is also
+explained in docs/parsing.md.
 """
 
 from __future__ import annotations
@@ -20,21 +27,63 @@ import yaml
 
 from tests.corpus.corpus_support import as_text, corpus, looks_like_html, report, squash
 from worker.domain import Inquiry
+from worker.mail.body import FORWARD_MARKER, RETURNED_MARKER
 from worker.mail.parse import ParseError, parse
 
 pytestmark = pytest.mark.corpus
 
 REQUIRED_RATE = 0.98  # issue 3
-# Where the oracle itself is wrong or follows another policy, the issue's 98 % is out of reach
-# without copying the other system's mistakes; these floors stop regressions, and every mismatch
-# is explained in docs/parsing.md.
-ZAMMAD_BODY_FLOOR = 0.93
-IMAP_TOOLS_SUBJECT_FLOOR = 0.97
-IMAP_TOOLS_BODY_FLOOR = 0.91
 # Oracles that record a placeholder instead of an empty body.
 _EMPTY_BODY_PLACEHOLDERS = ("no visible content",)
 
+# Demonstrably wrong oracle values, one line of reason each (details in docs/parsing.md).
+ZAMMAD_ORACLE_ERRORS: dict[str, dict[str, str]] = {
+    "subject": {
+        "mail018": "UTF-7 subject (RFC 2152) stored undecoded as '+ANw-bermittlungsstatus'",
+    },
+    "body": {
+        "mail025": "a uuencoded CSV stored as body text ('M4E5,15...'); it is a file, listed as an attachment",
+        "mail026": "stores the HTML <title> from <head> and drops the text/plain alternative's words",
+        "mail054": "'no visible content': the mail has the text 'some text' (Zammad lost the unindented fold)",
+        "mail087": "'no visible content': an untyped part is text/plain inline (RFC 2045 5.2, RFC 2183)",
+        "mail105": "'no visible content': the body 'äöüß ad asd' is there, only the boundary never appears",
+    },
+}
+IMAP_TOOLS_ORACLE_ERRORS: dict[str, dict[str, str]] = {
+    "subject": {
+        "error_emails/invalid_subject_characters": "drops the raw 8-bit letters: 'Formao' for 'Formação'",
+        "plain_emails/raw_email_incorrect_header": "empty: one unindented fold makes it lose every header",
+        "rfc2822/example13": "empty: RFC 5322 4.5 obsolete 'Subject     :' is valid syntax",
+    },
+    "sender": {
+        "plain_emails/raw_email_incorrect_header": "empty: one unindented fold makes it lose every header",
+        "rfc2822/example13": "empty: RFC 5322 4.5 obsolete 'From  :' is valid syntax",
+    },
+    "body": {
+        "attachment_2_base64": "the base64 lines of an encoded message/rfc822, not the decoded mail",
+        "plain_emails/raw_email_incorrect_header": "the header block it failed to read, not the body",
+        "rfc2822/example13": "the header block it failed to read, not the body",
+    },
+}
 
+
+def _before_enclosed(body_text: str) -> str:
+    """Our text up to the first enclosed mail: what Zammad, which stores those as attachments, shows."""
+    found = _MARKER_BLOCK.search(body_text)
+    return body_text[: found.start()] if found else body_text
+
+
+def _without_markers(body_text: str) -> str:
+    """Our text without the marker lines we write before an enclosed mail, which imap_tools does not."""
+    return _MARKER_BLOCK.sub("", body_text)
+
+
+# Exactly the block body.py writes: marker, From, Subject, blank line. A Gmail text forward uses the
+# same marker line but is followed by a Date line, so the customer's own pasted forward is kept.
+_MARKER_BLOCK = re.compile(
+    rf"^(?:{re.escape(FORWARD_MARKER)}|{re.escape(RETURNED_MARKER)})\n(?:From: .*\n)?(?:Subject: .*\n)?\n",
+    re.M,
+)
 _LINK_TARGET = re.compile(r"<(?:https?|mailto):[^>\s]*>|\[cid:[^\]]*\]")
 
 
@@ -89,10 +138,18 @@ class _Tally:
         if not ok:
             self.misses.setdefault(field, []).append(name)
 
-    def rates(self, corpus_name: str) -> dict[str, float]:
+    def rates(
+        self, corpus_name: str, oracle_errors: dict[str, dict[str, str]] | None = None
+    ) -> dict[str, float]:
+        errors = oracle_errors or {}
         return {
             field: report(
-                corpus_name, field, self.matched[field], self.total[field], self.misses.get(field, [])
+                corpus_name,
+                field,
+                self.matched[field],
+                self.total[field],
+                self.misses.get(field, []),
+                errors.get(field),
             )
             for field in self.total
         }
@@ -122,10 +179,14 @@ def test_it_matches_zammad_subjects_senders_and_bodies(corpora: Path) -> None:
             body = expected["body"] or ""
             if body.strip().lower() in _EMPTY_BODY_PLACEHOLDERS:
                 body = ""
-            tally.add("body", name, inquiry is not None and bodies_match(as_text(body), inquiry.body_text))
-    rates = tally.rates("zammad")
+            tally.add(
+                "body",
+                name,
+                inquiry is not None and bodies_match(as_text(body), _before_enclosed(inquiry.body_text)),
+            )
+    rates = tally.rates("zammad", ZAMMAD_ORACLE_ERRORS)
     assert rates["subject"] >= REQUIRED_RATE
-    assert rates["body"] >= ZAMMAD_BODY_FLOOR
+    assert rates["body"] >= REQUIRED_RATE
 
 
 def test_it_matches_imap_tools_subjects_senders_and_bodies(corpora: Path) -> None:
@@ -141,11 +202,13 @@ def test_it_matches_imap_tools_subjects_senders_and_bodies(corpora: Path) -> Non
         )
         tally.add("sender", name, inquiry is not None and expected["from_"].lower() == inquiry.sender)
         body = expected["text"] if expected["text"].strip() else as_text(expected["html"])
-        tally.add("body", name, inquiry is not None and bodies_match(body, inquiry.body_text))
-    rates = tally.rates("imap_tools")
-    assert rates["subject"] >= IMAP_TOOLS_SUBJECT_FLOOR
+        tally.add(
+            "body", name, inquiry is not None and bodies_match(body, _without_markers(inquiry.body_text))
+        )
+    rates = tally.rates("imap_tools", IMAP_TOOLS_ORACLE_ERRORS)
+    assert rates["subject"] >= REQUIRED_RATE
     assert rates["sender"] >= REQUIRED_RATE
-    assert rates["body"] >= IMAP_TOOLS_BODY_FLOOR
+    assert rates["body"] >= REQUIRED_RATE
 
 
 def test_it_matches_email2slack_subjects_senders_and_bodies(corpora: Path) -> None:

@@ -56,6 +56,7 @@ class Outcome:
     quarantined: int
     seconds: float
     notes: str = ""
+    problems: tuple[str, ...] = ()  # which mails went wrong, and where, for the failure message
 
     def row(self) -> str:
         return (f"| {self.scenario:<34} | {self.mails:>5} | {self.lost:>4} | {self.duplicated_replies:>10} "
@@ -223,6 +224,7 @@ class FaultRun:
                 quarantine_folder: str, notes: str = "") -> Outcome:
         ids = {m.message_id for m in mails}
         filed: Counter[str] = Counter()
+        where: dict[str, list[str]] = {}
         quarantined = 0
         inbox = 0
         for folder, count in self.stack.folder_counts(user=self.info.imap_user).items():
@@ -236,8 +238,14 @@ class FaultRun:
             if folder == quarantine_folder:
                 quarantined += len(found)
             filed.update(found)
+            for mid in found:
+                where.setdefault(mid, []).append(folder)
         replies = Counter(_message_id(m.raw, "In-Reply-To") for m in read_spool(self.spool))
         expected = {m.message_id for m in mails if m.expects_reply}
+        problems = [f"{mid} filed in {where[mid]}" for mid in sorted(where) if len(where[mid]) > 1]
+        problems += [f"{mid} filed nowhere" for mid in sorted(ids) if filed[mid] == 0]
+        problems += [f"{mid}: {replies[mid]} replies, expected {int(mid in expected)}" for mid in sorted(ids)
+                     if replies[mid] != int(mid in expected)]
         return Outcome(
             scenario=scenario,
             mails=len(mails),
@@ -250,6 +258,7 @@ class FaultRun:
             quarantined=quarantined,
             seconds=seconds,
             notes=notes,
+            problems=tuple(problems),
         )
 
 

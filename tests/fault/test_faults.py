@@ -71,8 +71,9 @@ def run_scenario(
         finally:
             run.stop()
     results.append(outcome)
-    assert (outcome.lost, outcome.left_in_inbox, outcome.duplicated_in_folders) == (0, 0, 0), run.logs()
-    assert (outcome.duplicated_replies, outcome.missing_replies) == (0, 0), run.logs()
+    assert outcome.problems == (), run.logs()
+    assert (outcome.lost, outcome.left_in_inbox, outcome.duplicated_in_folders) == (0, 0, 0)
+    assert (outcome.duplicated_replies, outcome.missing_replies) == (0, 0)
     assert sum(m.expects_reply for m in mails) > 0  # the scenario exercised replies at all
     return outcome, proxy, sink
 

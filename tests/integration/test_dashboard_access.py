@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 
 from tests.browser.staff import STAFF_PASSWORD, STAFF_USER, settings_for
 from worker.dashboard.app import create_app
-from worker.devstack import DevStack, StackInfo
+from worker.devstack import DevStack, StackInfo, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +128,14 @@ def test_it_lets_prometheus_scrape_with_the_bearer_token_only(stack: DevStack, s
     scraped = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert scraped.status_code == 200 and "router_imap_up 1.0" in scraped.get_data(as_text=True)
     assert client.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 302
+
+
+def test_it_answers_503_naming_the_problem_when_the_mail_server_is_down(stack: DevStack, sandbox: StackInfo) -> None:
+    settings, dashboard = settings_for(stack, sandbox)
+    down = replace(settings, imap=replace(settings.imap, port=free_port(), timeout=2.0))
+    client = create_app(down, dashboard).test_client()
+    assert log_in(client) == 302
+    page = client.get("/")
+    assert page.status_code == 503 and "not reachable" in page.get_data(as_text=True)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.get_json()["checks"]["imap"].startswith("error")

@@ -185,3 +185,13 @@ def test_it_escapes_customer_html_and_template_syntax_on_every_page(desk: Desk) 
     for html in (listed, page):
         assert "<b>bold</b>" not in html and "<script>alert" not in html and "49" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_it_finds_a_mail_by_a_japanese_word_of_its_iso_2022_jp_subject(desk: Desk) -> None:
+    abstained(desk, 1)
+    file_routed(desk.stack, desk.info, desk.settings,
+                iso2022jp_mail("契約更新の手続きについて教えてください。", subject="契約更新について", to=DESK,
+                               message_id="<contract-1@customer.example>"),
+                prediction({"product": 0.4}, needs_review=True))
+    found = desk.page("/queue", folder="Queues/NeedsReview", q="センサー")
+    assert "センサーの件 1" in found and "契約更新について" not in found

@@ -216,6 +216,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int, 
     """One CLI run on the tiny dataset: (data folder, models folder, exit status, stdout)."""
     root = tmp_path_factory.mktemp("cli")
     data = write_dataset(root / "data")
+    corrections = [
+        {"id": "corr-1", "kind": "inquiry", "lang": "ja", "subject": "スクリプト依頼",
+         "body": "Workbenchのアラートを毎朝Teamsに投稿するスクリプトを書いてください。", "labels": ["api_scripting"],
+         "flags": [], "business_id": None, "source": "correction"},
+        {"id": "corr-2", "kind": "inquiry", "lang": "en", "subject": "sensor down",
+         "body": "Our Endpoint Sensor shows Disconnected on all servers since the update.", "labels": ["troubleshooting"],
+         "flags": [], "business_id": None, "source": "correction"},
+    ]
+    (data / "corrections.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in corrections))
     models = root / "models"
     capture = root / "stdout.txt"
     import contextlib
@@ -237,6 +246,15 @@ def test_it_writes_and_promotes_a_bundle_on_the_first_run(trained: tuple[Path, P
     metrics = json.loads((bundle / "metrics.json").read_text())
     assert metrics["data"]["sha256"] in (bundle / "MODEL_CARD.md").read_text()
     assert load_current(models).version == bundle.name
+
+
+def test_it_reports_how_the_model_does_on_staff_corrections(trained: tuple[Path, Path, int, str]) -> None:
+    _, models, _, output = trained
+    metrics = json.loads(((models / "current").resolve() / "metrics.json").read_text())
+
+    assert "Staff corrections (2 inquiries" in output
+    assert metrics["data"]["corrections"] == 2
+    assert metrics["corrections"]["count"] == 2
 
 
 def test_it_round_trips_a_bundle_through_skops(trained: tuple[Path, Path, int, str]) -> None:

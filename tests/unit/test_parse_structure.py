@@ -76,13 +76,17 @@ def test_it_lists_attachments_by_name_type_and_size_but_keeps_them_out_of_the_te
     )
 
 
-_ALERT = header_block(
-    [("From", "alert@example.com"), ("Subject", "Alert 42"), ("Content-Type", "text/plain")]
-) + CRLF + b"Ransomware detected on host PC-01."
+_ALERT = (
+    header_block([("From", "alert@example.com"), ("Subject", "Alert 42"), ("Content-Type", "text/plain")])
+    + CRLF
+    + b"Ransomware detected on host PC-01."
+)
 
 
 def test_it_reads_a_forwarded_message_after_a_marker_with_its_sender_and_subject() -> None:
-    raw = multipart("mixed", [text_part("下記のアラートについて教えてください。"), part("message/rfc822", _ALERT)])
+    raw = multipart(
+        "mixed", [text_part("下記のアラートについて教えてください。"), part("message/rfc822", _ALERT)]
+    )
     inquiry = parse(raw)
     assert inquiry.body_text == (
         "下記のアラートについて教えてください。\n\n---------- Forwarded message ----------\n"
@@ -92,8 +96,12 @@ def test_it_reads_a_forwarded_message_after_a_marker_with_its_sender_and_subject
 
 
 def test_it_gives_the_classifier_a_forwarded_alert_below_a_mere_covering_note() -> None:
-    raw = multipart("mixed", [text_part("下記のアラートについて教えてください。"), part("message/rfc822", _ALERT)])
-    assert parse(raw).new_text == "下記のアラートについて教えてください。\n\nRansomware detected on host PC-01."
+    raw = multipart(
+        "mixed", [text_part("下記のアラートについて教えてください。"), part("message/rfc822", _ALERT)]
+    )
+    assert (
+        parse(raw).new_text == "下記のアラートについて教えてください。\n\nRansomware detected on host PC-01."
+    )
 
 
 def test_it_keeps_a_forwarded_message_out_of_the_new_text_below_a_real_question() -> None:
@@ -132,7 +140,9 @@ def test_it_decodes_a_base64_encoded_forwarded_message() -> None:
         ],
     )
     inquiry = parse(raw)
-    assert inquiry.body_text.endswith("From: alert@example.com\nSubject: Alert 42\n\nRansomware detected on host PC-01.")
+    assert inquiry.body_text.endswith(
+        "From: alert@example.com\nSubject: Alert 42\n\nRansomware detected on host PC-01."
+    )
     assert "UmFu" not in inquiry.body_text
 
 

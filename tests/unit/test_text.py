@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from worker.mail.text import detect_language, find_business_id, new_text, normalise
@@ -179,7 +182,9 @@ _OWN_QUESTION = (
 
 
 def test_it_cuts_a_forwarded_mail_below_the_customers_own_question() -> None:
-    body = f"{_OWN_QUESTION}\n\n---------- Forwarded message ---------\nFrom: alerts\n\n脅威が検出されました。"
+    body = (
+        f"{_OWN_QUESTION}\n\n---------- Forwarded message ---------\nFrom: alerts\n\n脅威が検出されました。"
+    )
     assert new_text(body) == _OWN_QUESTION
 
 
@@ -193,7 +198,11 @@ def test_it_keeps_the_question_written_below_a_closed_forwarded_block() -> None:
 
 @pytest.mark.parametrize(
     "marker",
-    ["---------- Forwarded message ---------", "Begin forwarded message:", "-------- 転送メッセージ --------"],
+    [
+        "---------- Forwarded message ---------",
+        "Begin forwarded message:",
+        "-------- 転送メッセージ --------",
+    ],
 )
 def test_it_adds_the_forwarded_mails_own_text_after_a_mere_covering_note(marker: str) -> None:
     # The forwarded alert is the inquiry; its own signature is still not the customer's text.
@@ -227,3 +236,25 @@ def test_it_keeps_the_customers_own_lines_that_end_like_an_attribution(line: str
 def test_it_cuts_a_japanese_mailer_attribution() -> None:
     body = "確認しました。\n\n2026/11/24 10:00、サポート <support@example.com> のメッセージ:\n前回の本文"
     assert new_text(body) == "確認しました。"
+
+
+TRAINING_DATA = Path(__file__).resolve().parents[2] / "training_data"
+
+
+def test_it_finds_exactly_the_business_ids_the_training_data_labels() -> None:
+    # Every record says which business ID its body gives (null: none, even with trace or alert IDs).
+    records = [
+        json.loads(line)
+        for path in sorted(TRAINING_DATA.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    if not records:
+        pytest.skip(f"no training data under {TRAINING_DATA}")
+    wrong = [
+        (record["id"], record.get("business_id"), found)
+        for record in records
+        if (found := find_business_id(record["body"])) != record.get("business_id")
+    ]
+    assert not wrong, f"{len(wrong)} of {len(records)} records disagree: {wrong[:20]}"
+    assert any(record.get("business_id") for record in records)

@@ -46,6 +46,10 @@ class Mailbox:
         self.client = client
         self.settings = settings
         self._selected: str | None = None
+        # Folders seen to exist on this connection: queue folders are created once and never deleted
+        # by us, so asking the server again before every MOVE/APPEND only costs round trips. A folder
+        # deleted behind our back fails the command; the task then retries on a new connection.
+        self._known_folders: set[str] = set()
 
     @classmethod
     def connect(cls, settings: ImapSettings, tokens: TokenSource | None = None) -> Mailbox:
@@ -134,16 +138,22 @@ class Mailbox:
     # --- writing -----------------------------------------------------------------------------
 
     def folder_exists(self, folder: str) -> bool:
-        return bool(self.client.folder_exists(folder))
+        if folder in self._known_folders:
+            return True
+        exists = bool(self.client.folder_exists(folder))
+        if exists:
+            self._known_folders.add(folder)
+        return exists
 
     def ensure_folder(self, folder: str) -> None:
-        if not self.client.folder_exists(folder):
+        if not self.folder_exists(folder):
             try:
                 self.client.create_folder(folder)
             except IMAPClientError:
                 # Another worker may have created it between our check and CREATE.
                 if not self.client.folder_exists(folder):
                     raise
+            self._known_folders.add(folder)
 
     def add_keyword(self, folder: str, uid: int, keyword: bytes) -> None:
         self._ensure_selected(folder)
@@ -176,6 +186,22 @@ class Mailbox:
         if COPIED_KEYWORD not in flags or not self._copy_exists(folder, uid, target):
             self.client.add_flags([uid], [COPIED_KEYWORD], silent=True)
             self.client.copy([uid], target)
+        self.client.add_flags([uid], [b"\\Deleted"], silent=True)
+        self.client.uid_expunge([uid])
+
+    def finish_move(self, folder: str, uid: int, target: str) -> None:
+        """Complete a move that an earlier attempt may have half done (the ledger says the mail is filed).
+
+        A connection cut during MOVE can leave the message in both folders (Dovecot copies, then expunges);
+        moving it again would file it twice, so when the target already holds it only our UID is removed.
+        """
+        self.ensure_folder(target)
+        self._ensure_selected(folder)
+        if not self._copy_exists(folder, uid, target):
+            self.move(folder, uid, target)
+            return
+        if not self.client.has_capability("UIDPLUS"):
+            raise MailboxError("server lacks UIDPLUS; refusing a bare EXPUNGE that could remove other mail")
         self.client.add_flags([uid], [b"\\Deleted"], silent=True)
         self.client.uid_expunge([uid])
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import Flask, Response, abort, flash, g, redirect, render_template, request, session, url_for
 from imapclient.exceptions import IMAPClientError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -82,7 +83,8 @@ def create_app(settings: Settings, dashboard: DashboardSettings, taxonomy: Taxon
             if name:
                 return name
         user = session.get("user")
-        return user if isinstance(user, str) and user else None
+        # An account removed from the configuration loses access at once, not when its cookie expires.
+        return user if isinstance(user, str) and user in dashboard.users else None
 
     def token_ok() -> bool:
         token = dashboard.metrics_token
@@ -130,6 +132,15 @@ def create_app(settings: Settings, dashboard: DashboardSettings, taxonomy: Taxon
     def inject() -> dict[str, Any]:
         return {"csrf_token": lambda: csrf_token(session), "user": g.get("user"), "taxonomy": taxonomy,
                 "needs_review_folder": taxonomy.needs_review_folder, "age": _age}
+
+    @app.errorhandler(OSError)
+    @app.errorhandler(IMAPClientError)
+    @app.errorhandler(redis.RedisError)
+    def unavailable(exc: Exception) -> tuple[str, int]:
+        # The mailbox or Redis is down: say so (503) instead of a bare 500; /readyz names which.
+        log.warning("backend unavailable on %s: %s", request.path, exc)
+        return render_template("error.html", message=f"The mail server or Redis is not reachable right now "
+                                                     f"({type(exc).__name__}); try again shortly."), 503
 
     # --- public and probes ----------------------------------------------------------------------------
 
@@ -327,7 +338,9 @@ def serve() -> int:
     except SettingsError as exc:
         print(f"python -m worker dashboard: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from worker.logs import configure
+
+    configure(json_lines=settings.log_json)
     taxonomy = load_taxonomy(dashboard.taxonomy_path)
     app = create_app(settings, dashboard, taxonomy)
     stop = threading.Event()

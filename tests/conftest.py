@@ -1,4 +1,5 @@
-"""Fixtures around the real local stack: one DevStack per test session, a clean slate per test."""
+"""Fixtures around the real local stack, shared by integration, browser and fault tests: one DevStack per
+test session (started only when a test asks for it), a clean slate per test."""
 
 from __future__ import annotations
 

@@ -1,0 +1,208 @@
+"""End-to-end benchmark on a throwaway local stack: throughput against the raw IMAP limit, latency, memory.
+
+- Raw limit: a bare imapclient loop doing what the router does per mail over IMAP (UID FETCH RFC822.SIZE,
+  UID FETCH BODY.PEEK[], UID MOVE), with no classification, ledger or reply.
+- Throughput: N inquiries preloaded in INBOX, real worker and poller processes, until INBOX is empty
+  (every mail routed and, when eligible, replied to at the SMTP listener).
+- Latency: mails appended one at a time at a steady rate; APPEND done -> reply stored by the SMTP sink.
+- Memory: resident set size of each worker process and its pool children.
+
+Printed, never asserted. `BENCH_MAILS` (default 2000), `BENCH_LATENCY_MAILS` (60), `BENCH_RATE` (mails/s, 2),
+`BENCH_WORKERS` (worker processes, 1) and `BENCH_CONCURRENCY` (pool size each, 2) change the run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.fault.harness import build_mails  # noqa: E402  (mail builder shared with the fault suite)
+from tests.integration.router import router_env  # noqa: E402
+from worker.devstack import DevStack, StackInfo  # noqa: E402
+
+
+def _append_all(stack: DevStack, user: str, mails: list[bytes]) -> None:
+    with stack.imap(user) as client:
+        for raw in mails:
+            client.append("INBOX", raw)
+
+
+def raw_limit(stack: DevStack, count: int) -> float:
+    """Seconds for a bare loop to SIZE-fetch, body-fetch and MOVE `count` mails, one at a time."""
+    info = stack.add_user()
+    _append_all(stack, info.imap_user, [raw for _, raw in build_mails(count, "raw")])
+    with stack.imap(info.imap_user) as client:
+        client.create_folder("Done")
+        client.select_folder("INBOX")
+        uids = client.search("ALL")
+        started = time.perf_counter()
+        for uid in uids:
+            client.fetch([uid], [b"RFC822.SIZE"])
+            client.fetch([uid], [b"BODY.PEEK[]", b"FLAGS"])
+            client.move([uid], "Done")
+        return time.perf_counter() - started
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+class Router:
+    def __init__(self, stack: DevStack, info: StackInfo, logdir: Path, workers: int, concurrency: int) -> None:
+        env = router_env(stack, info, ROUTER_LOG_JSON="false")
+        self.procs: list[subprocess.Popen[bytes]] = []
+        for index in range(workers):
+            log = (logdir / f"worker{index}.log").open("ab")
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "worker", "worker", f"--concurrency={concurrency}", f"--hostname=b{index}@%h"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO))
+        self.workers = list(self.procs)
+        log = (logdir / "poller.log").open("ab")
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "worker", "poller"], env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO))
+
+    def rss(self) -> list[tuple[str, int]]:
+        out = []
+        for index, proc in enumerate(self.workers):
+            out.append((f"worker{index} main", _rss_kib(proc.pid)))
+            out += [(f"worker{index} child {child}", _rss_kib(child)) for child in _children(proc.pid)]
+        return out
+
+    def stop(self) -> None:
+        from worker.processes import stop_router
+
+        stop_router(self.procs)
+
+
+def inbox_count(stack: DevStack, user: str) -> int:
+    with stack.imap(user) as client:
+        return int(client.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"])
+
+
+def throughput(stack: DevStack, count: int, workers: int, concurrency: int, logdir: Path) -> tuple[float, float, int]:
+    """(seconds from start to empty INBOX, seconds from the first routed mail, replies) for `count` mails."""
+    info = stack.sandbox()
+    stack.clear_messages()
+    _append_all(stack, info.imap_user, [raw for _, raw in build_mails(count, "bench")])
+    router = Router(stack, info, logdir, workers, concurrency)
+    try:
+        started = time.perf_counter()
+        first = None
+        while True:
+            left = inbox_count(stack, info.imap_user)
+            now = time.perf_counter()
+            if first is None and left < count:
+                first = now
+            if left == 0:
+                break
+            if now - started > 1800:
+                raise SystemExit(f"bench: {left} mails still in INBOX after 30 minutes; see {logdir}")
+            time.sleep(0.05)
+        done = time.perf_counter()
+        return done - started, done - (first or started), len(stack.messages())
+    finally:
+        router.stop()
+
+
+def latency(stack: DevStack, count: int, rate: float, workers: int, concurrency: int,
+            logdir: Path) -> tuple[list[float], list[tuple[str, int]]]:
+    """APPEND -> reply latencies (seconds) at `rate` mails/s, and the workers' RSS after the run."""
+    info = stack.sandbox()
+    stack.clear_messages()
+    router = Router(stack, info, logdir, workers, concurrency)
+    spool = stack.workdir / "smtp"
+    mails = build_mails(count, "latency")
+    appended: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    try:
+        # Warm up: one mail routed end to end, so process start-up and model loading are not measured.
+        warm = build_mails(1, "warmup")
+        _append_all(stack, info.imap_user, [warm[0][1]])
+        deadline = time.monotonic() + 120
+        while inbox_count(stack, info.imap_user) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        seen: set[Path] = set(spool.glob("*.json"))
+        with stack.imap(info.imap_user) as client:
+            next_at = time.perf_counter()
+            index = 0
+            while index < len(mails) or (len(arrived) < len(appended) and time.perf_counter() < next_at + 10):
+                now = time.perf_counter()
+                if index < len(mails) and now >= next_at:
+                    message_id, raw = mails[index]
+                    client.append("INBOX", raw)
+                    appended[message_id] = time.perf_counter()
+                    index += 1
+                    next_at += 1.0 / rate
+                for meta in set(spool.glob("*.json")) - seen:
+                    seen.add(meta)
+                    header = BytesHeaderParser(policy=compat32).parsebytes(meta.with_suffix(".eml").read_bytes())
+                    arrived.setdefault(str(header.get("In-Reply-To", "")).strip(), time.perf_counter())
+                time.sleep(0.002)
+        rss = router.rss()
+    finally:
+        router.stop()
+    return [arrived[m] - appended[m] for m in appended if m in arrived], rss
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    count = int(os.environ.get("BENCH_MAILS", "2000"))
+    latency_count = int(os.environ.get("BENCH_LATENCY_MAILS", "60"))
+    rate = float(os.environ.get("BENCH_RATE", "2"))
+    workers = int(os.environ.get("BENCH_WORKERS", "1"))
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "2"))
+    logdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    with DevStack(own_redis=True) as stack:
+        raw_seconds = raw_limit(stack, count)
+        total, steady, replies = throughput(stack, count, workers, concurrency, logdir)
+        latencies, rss = latency(stack, latency_count, rate, workers, concurrency, logdir)
+    print(f"cores: {os.cpu_count()}; workers: {workers} x concurrency {concurrency}; logs in {logdir}")
+    print(f"raw imapclient loop (SIZE + BODY.PEEK[] + MOVE): {count} mails in {raw_seconds:.1f} s = "
+          f"{count / raw_seconds:.0f} mails/s")
+    print(f"router: {count} mails routed ({replies} replies) in {total:.1f} s from process start = "
+          f"{count / total:.0f} mails/s; {steady:.1f} s from the first routed mail = {count / steady:.0f} mails/s; "
+          f"{steady / raw_seconds:.1f}x the raw loop's time")
+    if latencies:
+        print(f"latency APPEND -> reply at the SMTP listener, {len(latencies)} mails at {rate:g}/s: "
+              f"p50 {percentile(latencies, 0.5):.3f} s, p99 {percentile(latencies, 0.99):.3f} s, "
+              f"max {max(latencies):.3f} s, mean {statistics.mean(latencies):.3f} s")
+    missing = latency_count - len(latencies)
+    if missing:
+        print(f"  ({missing} latency mails got no reply: not reply-eligible, e.g. bounces and auto-replies)")
+    for name, kib in rss:
+        print(f"RSS {name}: {kib / 1024:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
