@@ -19,18 +19,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 import redis
 from imapclient.exceptions import IMAPClientError
 
-from worker.adapters.imap import REPLIED_KEYWORD, Mailbox
-from worker.adapters.smtp import Outbox, SendDeferred, SendOutcome, SendRejected
+from worker.adapters.imap import Mailbox
+from worker.adapters.smtp import Outbox, SendDeferred
 from worker.adapters.store import Ledger
 from worker.classify.model import Classifier, load_current
 from worker.domain import Decision
 from worker.mail.parse import ParseError
 from worker.pipeline import Analysis, Policies, analyse, decide_for, decision_record, policies_from
+from worker.reply_once import ReplyRefused, ReplyTarget, send_once
 from worker.route.decide import reply_kind
 from worker.route.keys import message_key, reply_message_id
 from worker.route.ledger_io import apply_updates, load_history
@@ -45,6 +47,18 @@ CLAIM_TTL = 300  # seconds; longer than the task time limit, so a live task neve
 
 class TransientError(RuntimeError):
     """A connection-level failure: retry the task later; the mail stays in INBOX meanwhile."""
+
+    def __init__(self, message: str, service: str = "imap") -> None:
+        super().__init__(message)
+        self.service = service  # "imap", "smtp" or "redis": counted per service on the dashboard's /metrics
+
+
+def _service_of(exc: BaseException) -> str:
+    if isinstance(exc, (smtplib.SMTPException, SendDeferred)):
+        return "smtp"
+    if isinstance(exc, redis.RedisError):
+        return "redis"
+    return "imap"
 
 
 @dataclass
@@ -93,7 +107,7 @@ def handle_uid(services: Services, mailbox_name: str, uidvalidity: int, uid: int
         finally:
             services.ledger.release(claim, owner)
     except (OSError, IMAPClientError, redis.RedisError, smtplib.SMTPException, SendDeferred) as exc:
-        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+        raise TransientError(f"{type(exc).__name__}: {exc}", service=_service_of(exc)) from exc
 
 
 def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
@@ -168,35 +182,26 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
 
 
 def _reply_once(services: Services, analysis: Analysis, decision: Decision, uid: int, now: datetime) -> str:
-    settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
-    assert decision.reply is not None
-    reply_id = reply_message_id(decision.key, settings.our_domain)
-    if ledger.reply_state(decision.key) is not None:
-        return "already-sent(ledger)"
-    kind = reply_kind(decision.reply)
-    if REPLIED_KEYWORD in mailbox.flags(settings.imap.inbox, uid):
-        ledger.mark_reply(decision.key, "sent", reply_id, analysis.inquiry.sender, kind, now.timestamp())
-        return "already-sent(keyword)"
-    sent_folder = services.taxonomy.sent_folder
-    if mailbox.contains_message_id(sent_folder, reply_id):
-        ledger.mark_reply(decision.key, "sent", reply_id, analysis.inquiry.sender, kind, now.timestamp())
-        return "already-sent(sent-folder)"
-    message = render_reply(
-        decision.reply, analysis.inquiry, decision, services.policies.reply_settings, services.taxonomy,
-        now=now, env=services.policies.templates,
+    plan = decision.reply
+    assert plan is not None
+    target = ReplyTarget(
+        key=decision.key, folder=services.settings.imap.inbox, uid=uid, sender=analysis.inquiry.sender,
+        kind=reply_kind(plan), our_domain=services.settings.our_domain, sent_folder=services.taxonomy.sent_folder,
     )
+
+    def render() -> EmailMessage:
+        return render_reply(plan, analysis.inquiry, decision, services.policies.reply_settings, services.taxonomy,
+                            now=now, env=services.policies.templates)
+
     try:
-        outcome = services.outbox.send(message, envelope_from="")
-    except SendRejected as exc:
-        ledger.log_event({"event": "reply-rejected", "key": decision.key, "at": now.timestamp(), "reason": str(exc)})
+        outcome = send_once(target, render, services.mailbox, services.ledger, services.outbox, now)
+    except ReplyRefused:
         return "rejected"
-    ledger.mark_reply(decision.key, outcome.value, reply_id, analysis.inquiry.sender, kind, now.timestamp())
-    if decision.thread_key:
+    if outcome in ("sent", "uncertain") and decision.thread_key:
         # A client that sends only In-Reply-To (our reply's id) must still find the case.
-        ledger.alias_thread(reply_id.strip("<>"), decision.thread_key)
-    mailbox.add_keyword(settings.imap.inbox, uid, REPLIED_KEYWORD)
-    mailbox.append(sent_folder, message.as_bytes())
-    return "sent" if outcome is SendOutcome.SENT else "uncertain"
+        reply_id = reply_message_id(decision.key, services.settings.our_domain)
+        services.ledger.alias_thread(reply_id.strip("<>"), decision.thread_key)
+    return outcome
 
 
 @contextmanager

@@ -6,12 +6,16 @@ Like a web view, a task only turns arguments into a call and decides about retri
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from typing import Any
 
+import redis
 from celery import Celery, Task
 
 from worker.act import Services, TransientError, handle_uid
+from worker.adapters.store import Ledger
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,10 +39,21 @@ def register(app: Celery, settings: Settings) -> None:
             # IMAP/SMTP/Redis hiccup: drop the connections and try again shortly. The durable attempt
             # counter (not Celery's retry count) decides when a mail is parked in quarantine.
             holder.pop("services", None)
+            _record_error(settings, exc)
             retries = self.request.retries or 0
             raise self.retry(exc=exc, countdown=min(30, 2 ** min(retries, 5))) from exc
 
     _ = process_message
+
+
+def _record_error(settings: Settings, error: TransientError) -> None:
+    log.warning("transient %s error, will retry: %s", error.service, error)
+    if error.service == "redis":
+        return  # nowhere to record it; the log line above is the record
+    with contextlib.suppress(redis.RedisError):
+        Ledger.connect(settings.redis_url, settings.imap.name).log_event(
+            {"event": "error", "service": error.service, "at": time.time(), "reason": str(error)[:300]}
+        )
 
 
 def send_process_message(app: Celery, mailbox: str, uidvalidity: int, uid: int, **options: Any) -> None:

@@ -33,7 +33,7 @@ from worker.devstack import DevStack
 
 pytestmark = pytest.mark.integration
 
-MAILS = int(os.environ.get("ROUTER_FAULT_MAILS", "100"))
+MAILS = int(os.environ.get("ROUTER_FAULT_MAILS", "50"))
 DRAIN_TIMEOUT = 240.0
 SETTLE = 2.0  # seconds after INBOX is empty, so a late duplicate reply would still be counted
 
@@ -42,7 +42,8 @@ Inject = Callable[[FaultRun], str]
 
 def run_scenario(
     scenario: str, stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
-    inject: Inject, *, rules: tuple[CutRule, ...] = (), smtp_mode: str | None = None, pollers: int = 1,
+    inject: Inject, *, rules: tuple[CutRule, ...] = (), smtp_mode: str | None = None, smtp_every: int = 4,
+    pollers: int = 1,
 ) -> tuple[Outcome, FaultProxy, FaultySink | None]:
     info = stack.sandbox()
     stack.clear_messages()
@@ -52,7 +53,7 @@ def run_scenario(
         for mail in mails:
             client.append("INBOX", mail.raw)
     taxonomy = classifier.taxonomy
-    sink_cm = FaultySink(tmp_path / "smtp", smtp_mode) if smtp_mode else contextlib.nullcontext()
+    sink_cm = FaultySink(tmp_path / "smtp", smtp_mode, every=smtp_every) if smtp_mode else contextlib.nullcontext()
     with FaultProxy(stack.imap_port, rules) as proxy, sink_cm as sink:
         run = FaultRun(stack, info, tmp_path, sink.spool if sink else stack.workdir / "smtp", proxy.port,
                        sink.port if sink else stack.smtp_port)
@@ -151,8 +152,8 @@ def test_it_never_resends_after_an_smtp_timeout_after_data(
     fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
 ) -> None:
     outcome, _, sink = run_scenario("SMTP timeout after DATA", fault_stack, classifier, tmp_path, results,
-                                    lambda run: "every 4th 250 held 4 s (client timeout 2 s)",
-                                    smtp_mode="timeout-after-data")
+                                    lambda run: "every 8th 250 held 4 s (client timeout 2 s)",
+                                    smtp_mode="timeout-after-data", smtp_every=8)
     assert sink is not None and sink.handler.held > 0
 
 

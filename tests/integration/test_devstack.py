@@ -103,7 +103,8 @@ def test_it_gives_each_sandbox_its_own_empty_redis(stack: DevStack, sandbox: Sta
     client = redis.Redis.from_url(sandbox.redis_url)
     try:
         assert client.ping()
-        assert client.dbsize() == 0 or not stack.owns_redis
+        if stack.owns_redis:  # on a shared REDIS_URL server other runs' keys may exist; ours are prefixed
+            assert client.dbsize() == 0
         client.set(f"router:{sandbox.namespace}:probe", "1")
         assert client.get(f"router:{sandbox.namespace}:probe") == b"1"
     finally:

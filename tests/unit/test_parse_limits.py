@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
-from tests.fixtures.mailers import CRLF, mail, multipart, nested_parts, text_part
+from tests.fixtures.mailers import CRLF, mail, multipart, nested_parts, part, text_part
 from worker.mail.parse import DEFAULT_LIMITS, ParseError, ParseLimits, parse
 
 
@@ -67,4 +69,20 @@ def test_it_rejects_a_part_bomb_before_parsing_it() -> None:
         b"Subject: many\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n" + b"--z\r\n\r\nx\r\n" * 600_000
     )
     with pytest.raises(ParseError, match=r"more than 500 MIME parts \(600000 boundary-like lines\)"):
+        parse(raw)
+
+
+def test_it_rejects_a_part_bomb_hidden_in_a_base64_forwarded_message() -> None:
+    # Base64 hides the "--" lines from the pre-check; the decoded mail must pass it before `email` sees it.
+    bomb = b"Subject: many\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n" + b"--z\r\n\r\nx\r\n" * 5_000
+    raw = multipart(
+        "mixed",
+        [
+            text_part("see attached"),
+            part(
+                "message/rfc822", base64.encodebytes(bomb), headers=[("Content-Transfer-Encoding", "base64")]
+            ),
+        ],
+    )
+    with pytest.raises(ParseError, match="more than 500 MIME parts in an enclosed message"):
         parse(raw)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from enum import Enum
 
@@ -30,21 +31,38 @@ class SendRejected(RuntimeError):
 
 
 class Outbox:
+    """Submits replies over one kept-open SMTP connection per process (one transaction after another,
+    RFC 5321 section 3.3), reconnecting when the server has closed it in between."""
+
     def __init__(self, settings: SmtpSettings, tokens: TokenSource | None = None) -> None:
         self.settings = settings
         self._tokens = tokens
+        self._kept: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage, envelope_from: str = "") -> SendOutcome:
-        """Send with the null reverse-path by default (RFC 3834 section 3.3: replies must not bounce back)."""
+    def send(self, message: EmailMessage, envelope_from: str = "",
+             before_data: Callable[[], None] | None = None) -> SendOutcome:
+        """Send with the null reverse-path by default (RFC 3834 section 3.3: replies must not bounce back).
+
+        `before_data` runs after the server accepted the recipient and right before DATA: the moment from
+        which a crash leaves the outcome unknown, so the caller can record "maybe sent" first.
+        """
         recipients = [str(message["To"])]
-        try:
-            smtp = self._connect()
-        except (OSError, smtplib.SMTPException) as exc:
-            raise SendDeferred(f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}") from exc
+        smtp, reused = (self._kept, True) if self._kept is not None else (self._fresh(), False)
+        self._kept = None
+        keep = False
         try:
             try:
-                smtp.ehlo_or_helo_if_needed()
-                code, reply = smtp.mail(envelope_from)
+                try:
+                    smtp.ehlo_or_helo_if_needed()
+                    code, reply = smtp.mail(envelope_from)
+                except (OSError, smtplib.SMTPServerDisconnected):
+                    if not reused:
+                        raise
+                    # The kept connection was closed by the server while idle; nothing was sent on it yet.
+                    _discard(smtp)
+                    smtp = self._fresh()
+                    smtp.ehlo_or_helo_if_needed()
+                    code, reply = smtp.mail(envelope_from)
                 if code != 250:
                     raise _refusal(code, reply, "MAIL FROM")
                 code, reply = smtp.rcpt(recipients[0])
@@ -53,6 +71,8 @@ class Outbox:
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 raise SendDeferred(f"connection lost before DATA: {exc}") from exc
             payload = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+            if before_data is not None:
+                before_data()
             try:
                 code, reply = smtp.data(payload)
             except smtplib.SMTPDataError as exc:
@@ -61,12 +81,24 @@ class Outbox:
                 return SendOutcome.UNCERTAIN
             if code != 250:
                 raise _refusal(code, reply, "DATA")
+            keep = True
             return SendOutcome.SENT
         finally:
-            try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                smtp.close()
+            if keep:
+                self._kept = smtp
+            else:
+                _discard(smtp)
+
+    def close(self) -> None:
+        if self._kept is not None:
+            _discard(self._kept)
+            self._kept = None
+
+    def _fresh(self) -> smtplib.SMTP:
+        try:
+            return self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendDeferred(f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}") from exc
 
     def _connect(self) -> smtplib.SMTP:
         settings = self.settings
@@ -92,6 +124,13 @@ class Outbox:
         if self._tokens is None:
             self._tokens = TokenSource(oauth, timeout=self.settings.timeout)
         return self._tokens
+
+
+def _discard(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
 
 
 def _refusal(code: int, reply: bytes | str, stage: str) -> Exception:

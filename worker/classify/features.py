@@ -35,7 +35,7 @@ class FeatureSettings:
     word_ngrams: tuple[int, int] = (1, 2)
     min_df: int = 2
     subject_weight: float = 0.4
-    word_weight: float = 0.6
+    word_weight: float = 0.4
 
 
 def model_text(subject: str, body: str) -> ModelText:

@@ -12,18 +12,20 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
-from worker.adapters.imap import REPLIED_KEYWORD, Mailbox
-from worker.adapters.smtp import Outbox, SendOutcome, SendRejected
+from worker.adapters.imap import Mailbox
+from worker.adapters.smtp import Outbox
 from worker.adapters.store import Ledger
 from worker.corrections import Correction, CorrectionLog, build_correction, target_for_label
 from worker.dashboard.folders import key_for_raw
 from worker.domain import INQUIRY, Decision
 from worker.mail.parse import ParseError, parse
 from worker.pipeline import plan_from_record, policies_from
+from worker.reply_once import ReplyRefused, ReplyTarget, send_once
 from worker.route.decide import reply_kind
-from worker.route.keys import normalise_message_id, reply_message_id
+from worker.route.keys import normalise_message_id
 from worker.route.replies import render_reply, templates_env
 from worker.route.taxonomy import Taxonomy
 from worker.settings import Settings
@@ -111,38 +113,30 @@ def send_suggested_reply(settings: Settings, mailbox: Mailbox, ledger: Ledger, o
 def _send_once(settings: Settings, mailbox: Mailbox, ledger: Ledger, outbox: Outbox, taxonomy: Taxonomy,
                located: Located, plan_data: dict[str, Any], who: str, now: datetime) -> str:
     plan = plan_from_record(plan_data)
-    kind = reply_kind(plan)
-    reply_id = reply_message_id(located.key, settings.our_domain)
-    sender = str(located.decision.get("sender", ""))
-    if ledger.reply_state(located.key) is not None:
-        return "already-sent(ledger)"
-    if REPLIED_KEYWORD in mailbox.flags(located.folder, located.uid):
-        ledger.mark_reply(located.key, "sent", reply_id, sender, kind, now.timestamp())
-        return "already-sent(keyword)"
-    if mailbox.contains_message_id(taxonomy.sent_folder, reply_id):
-        ledger.mark_reply(located.key, "sent", reply_id, sender, kind, now.timestamp())
-        return "already-sent(sent-folder)"
+    target = ReplyTarget(
+        key=located.key, folder=located.folder, uid=located.uid, sender=str(located.decision.get("sender", "")),
+        kind=reply_kind(plan), our_domain=settings.our_domain, sent_folder=taxonomy.sent_folder,
+    )
     try:
         inquiry = parse(located.raw)
     except ParseError as exc:
         raise ActionError(f"cannot read this message: {exc}") from exc
-    policies = policies_from(settings, taxonomy, templates_env(settings.templates_dir))
-    decision = Decision(
-        key=located.key, kind=INQUIRY, queue=located.folder, labels=tuple(located.decision.get("labels", ())),
-        flags=tuple(located.decision.get("flags", ())), needs_review=False,
-        business_id=located.decision.get("business_id"), reply=plan,
-    )
-    message = render_reply(plan, inquiry, decision, policies.reply_settings, taxonomy, now=now,
-                           env=policies.templates)
+
+    def render() -> EmailMessage:
+        policies = policies_from(settings, taxonomy, templates_env(settings.templates_dir))
+        decision = Decision(
+            key=located.key, kind=INQUIRY, queue=located.folder, labels=tuple(located.decision.get("labels", ())),
+            flags=tuple(located.decision.get("flags", ())), needs_review=False,
+            business_id=located.decision.get("business_id"), reply=plan,
+        )
+        return render_reply(plan, inquiry, decision, policies.reply_settings, taxonomy, now=now,
+                            env=policies.templates)
+
     try:
-        outcome = outbox.send(message, envelope_from="")
-    except SendRejected as exc:
-        ledger.log_event({"event": "reply-rejected", "key": located.key, "at": now.timestamp(), "reason": str(exc)})
+        result = send_once(target, render, mailbox, ledger, outbox, now)
+    except ReplyRefused as exc:
         raise ActionError(f"the mail server refused the reply: {exc}") from exc
-    ledger.mark_reply(located.key, outcome.value, reply_id, sender, kind, now.timestamp())
-    mailbox.add_keyword(located.folder, located.uid, REPLIED_KEYWORD)
-    mailbox.append(taxonomy.sent_folder, message.as_bytes())
-    result = "sent" if outcome is SendOutcome.SENT else "uncertain"
-    ledger.log_event({"event": "staff-reply", "key": located.key, "at": now.timestamp(), "who": who,
-                      "reply": result, "kind": kind})
+    if not result.startswith("already-sent"):
+        ledger.log_event({"event": "staff-reply", "key": located.key, "at": now.timestamp(), "who": who,
+                          "reply": result, "kind": target.kind})
     return result

@@ -1,0 +1,62 @@
+"""Send one reply at most once, whoever asks (the worker after deciding, or staff from the dashboard).
+
+Before anything goes out, three witnesses are asked whether it already did (mail-safety.md E, issue 6):
+the ledger's reply state, the $AutoReplied keyword on the inbound message, and our deterministic reply
+Message-ID in the Sent folder, which survives the loss of Redis. After the send, all three are written,
+in that order, so a crash between two of them still leaves a witness behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from worker.adapters.imap import REPLIED_KEYWORD, Mailbox
+from worker.adapters.smtp import Outbox, SendOutcome, SendRejected
+from worker.adapters.store import Ledger
+from worker.route.keys import reply_message_id
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """Which inbound message the reply answers, and where that message is right now."""
+
+    key: str
+    folder: str
+    uid: int
+    sender: str
+    kind: str  # worker.route.decide.reply_kind: the rate-limit mark
+    our_domain: str
+    sent_folder: str
+
+
+class ReplyRefused(RuntimeError):
+    """The SMTP server refused the reply permanently; nothing was sent."""
+
+
+def send_once(
+    target: ReplyTarget, render: Callable[[], EmailMessage], mailbox: Mailbox, ledger: Ledger, outbox: Outbox,
+    now: datetime,
+) -> str:
+    """Returns "sent", "uncertain" (DATA may have been taken: never resent) or "already-sent(<witness>)"."""
+    reply_id = reply_message_id(target.key, target.our_domain)
+    if ledger.reply_state(target.key) is not None:
+        return "already-sent(ledger)"
+    if REPLIED_KEYWORD in mailbox.flags(target.folder, target.uid):
+        ledger.mark_reply(target.key, "sent", reply_id, target.sender, target.kind, now.timestamp())
+        return "already-sent(keyword)"
+    if mailbox.contains_message_id(target.sent_folder, reply_id):
+        ledger.mark_reply(target.key, "sent", reply_id, target.sender, target.kind, now.timestamp())
+        return "already-sent(sent-folder)"
+    message = render()
+    try:
+        outcome = outbox.send(message, envelope_from="")
+    except SendRejected as exc:
+        ledger.log_event({"event": "reply-rejected", "key": target.key, "at": now.timestamp(), "reason": str(exc)})
+        raise ReplyRefused(str(exc)) from exc
+    ledger.mark_reply(target.key, outcome.value, reply_id, target.sender, target.kind, now.timestamp())
+    mailbox.add_keyword(target.folder, target.uid, REPLIED_KEYWORD)
+    mailbox.append(target.sent_folder, message.as_bytes())
+    return "sent" if outcome is SendOutcome.SENT else "uncertain"
