@@ -9,6 +9,7 @@ Message-ID in the Sent folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -30,8 +31,8 @@ from worker.adapters.smtp import Outbox, SendDeferred
 from worker.adapters.store import Ledger
 from worker.classify.model import Classifier, load_current
 from worker.domain import Decision
-from worker.mail.parse import ParseError
-from worker.pipeline import Analysis, Policies, analyse, decide_for, decision_record, policies_from
+from worker.mail.parse import ParseError, parse
+from worker.pipeline import Analysis, Policies, assess, decide_for, decision_record, policies_from
 from worker.reply_once import ReplyRefused, ReplyTarget, send_once
 from worker.route.decide import reply_kind
 from worker.route.keys import message_key, reply_message_id
@@ -43,6 +44,10 @@ from worker.settings import Settings
 log = logging.getLogger("worker.act")
 
 CLAIM_TTL = 300  # seconds; longer than the task time limit, so a live task never loses its claim
+
+
+# Connection-level failures: the task is retried and the mail waits in INBOX.
+TRANSIENT = (OSError, IMAPClientError, redis.RedisError, smtplib.SMTPException, SendDeferred)
 
 
 class TransientError(RuntimeError):
@@ -106,7 +111,7 @@ def handle_uid(services: Services, mailbox_name: str, uidvalidity: int, uid: int
             return _handle_claimed(services, uidvalidity, uid)
         finally:
             services.ledger.release(claim, owner)
-    except (OSError, IMAPClientError, redis.RedisError, smtplib.SMTPException, SendDeferred) as exc:
+    except TRANSIENT as exc:
         raise TransientError(f"{type(exc).__name__}: {exc}", service=_service_of(exc)) from exc
 
 
@@ -128,10 +133,10 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
         return "gone"
     raw_sha = hashlib.sha256(raw).hexdigest()
     try:
-        analysis = analyse(raw, services.classifier, services.policies)
+        inquiry = parse(raw, services.policies.limits)
     except ParseError as exc:
         return _quarantine(services, uid, f"sha256-{raw_sha}", f"cannot parse: {exc}")
-    key = message_key(analysis.inquiry, raw_sha)
+    key = message_key(inquiry, raw_sha)
 
     done = ledger.done_folder(key)
     if done is not None:
@@ -141,8 +146,25 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
 
     attempts = ledger.count_attempt(key)
     if attempts > settings.max_attempts:
-        return _quarantine(services, uid, key, f"failed {attempts - 1} times; parked for staff")
+        last = ledger.last_error(key) or "no error recorded (the worker process died)"
+        return _quarantine(services, uid, key, f"failed {attempts - 1} times, last: {last}; parked for staff")
+    try:
+        analysis = assess(inquiry, services.classifier, services.policies)
+        return _route(services, analysis, key, raw_sha, uid, started)
+    except TRANSIENT:
+        # An outage (IMAP, SMTP, Redis) is not the mail's fault: only crashes and bugs count towards quarantine.
+        with contextlib.suppress(redis.RedisError):
+            ledger.forget_attempt(key)
+        raise
+    except Exception as exc:
+        with contextlib.suppress(redis.RedisError):
+            ledger.note_error(key, f"{type(exc).__name__}: {exc}")
+        raise
 
+
+def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: int, started: float) -> str:
+    settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
+    inbox = settings.imap.inbox
     # One sender at a time: the rate limit and the thread state are read, decided on and written as one
     # step, or two mails from one customer handled in parallel would both see "no reply yet".
     with _sender_turn(ledger, analysis.inquiry.sender or key):

@@ -67,7 +67,11 @@ def policies_from(settings: Settings, taxonomy: Taxonomy, templates: jinja2.Envi
 
 def analyse(raw: bytes, classifier: Classifier, policies: Policies) -> Analysis:
     """Parse, screen and (for inquiries) classify. Raises ParseError for mail we cannot read."""
-    inquiry = parse(raw, policies.limits)
+    return assess(parse(raw, policies.limits), classifier, policies)
+
+
+def assess(inquiry: Inquiry, classifier: Classifier, policies: Policies) -> Analysis:
+    """Screen and (for inquiries) classify a parsed mail."""
     screening = screen(inquiry, policies.screening)
     prediction = classifier.predict(inquiry) if screening.kind == INQUIRY else None
     return Analysis(inquiry, screening, prediction)
@@ -135,4 +139,4 @@ def plan_from_record(record: dict[str, Any]) -> ReplyPlan:
     )
 
 
-__all__ = ["DEFAULT_LIMITS", "Analysis", "Policies", "analyse", "decide_for", "decision_record", "policies_from"]
+__all__ = ["DEFAULT_LIMITS", "Analysis", "Policies", "analyse", "assess", "decide_for", "decision_record", "policies_from"]

@@ -70,6 +70,16 @@ class Ledger:
         pipe.expire(self._k("attempts", key), 7 * 24 * 3600)
         return int(pipe.execute()[0])
 
+    def forget_attempt(self, key: str) -> None:
+        self.redis.decr(self._k("attempts", key))
+
+    def note_error(self, key: str, error: str) -> None:
+        self.redis.set(self._k("last-error", key), error[:500], ex=7 * 24 * 3600)
+
+    def last_error(self, key: str) -> str | None:
+        value = self.redis.get(self._k("last-error", key))
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
     # --- decisions and replies -------------------------------------------------------------------
 
     def decision(self, key: str) -> dict[str, Any] | None:
