@@ -79,7 +79,7 @@ class Router:
             time.sleep(0.25)
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; folders={self.folders()}\n{self.logs()}")
 
-    def wait_routed(self, count: int, timeout: float = 60.0) -> None:
+    def wait_routed(self, count: int, timeout: float = 120.0) -> None:
         self.wait_until(
             lambda: len(self.events()) >= count and self.folders().get("INBOX", 0) == 0,
             timeout, f"{count} mail(s) routed",
