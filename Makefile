@@ -45,6 +45,10 @@ corrections: $(STAMP)
 test: model
 	$(PY) -m pytest -q
 
+# The fault-injection suite with a few hundred mails per scenario (make test runs it with 50).
+test-fault: model
+	ROUTER_FAULT_MAILS=300 $(PY) -m pytest -q tests/fault
+
 bench: model
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 

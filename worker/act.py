@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -105,7 +106,7 @@ def handle_uid(services: Services, mailbox_name: str, uidvalidity: int, uid: int
     owner = f"{socket.gethostname()}:{os.getpid()}"
     claim = f"uid:{uidvalidity}:{uid}"
     try:
-        if not services.ledger.claim(claim, owner, CLAIM_TTL):
+        if not services.ledger.claim(claim, owner, CLAIM_TTL) and not _take_over_stale(services.ledger, claim, owner):
             return "busy"  # another worker has it right now; the poller will offer it again if that one dies
         try:
             return _handle_claimed(services, uidvalidity, uid)
@@ -141,7 +142,8 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
     done = ledger.done_folder(key)
     if done is not None:
         # An earlier attempt recorded everything and died before or during MOVE; finish it.
-        mailbox.move(inbox, uid, done)
+        # finish_move, not move: a MOVE cut half-way can leave the mail in both folders (fault suite).
+        mailbox.finish_move(inbox, uid, done)
         return f"finished-move:{done}"
 
     attempts = ledger.count_attempt(key)
@@ -171,13 +173,19 @@ def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: 
         now = datetime.now(UTC)
         history = load_history(ledger, analysis.inquiry, now)
         decision, updates = decide_for(analysis, services.taxonomy, history, now, services.policies, raw_sha)
+        retry = ledger.decision(key) is not None  # an earlier attempt got this far, and maybe to MOVE
         ledger.record_decision(key, decision_record(analysis, decision, services.classifier.version, now))
         reply_outcome = "none"
         if decision.reply is not None:
             reply_outcome = _reply_once(services, analysis, decision, uid, now)
         apply_updates(ledger, updates, sent=reply_outcome.startswith(("sent", "uncertain", "already-sent")))
 
-    mailbox.move(inbox, uid, decision.queue)
+    if retry:
+        # An earlier MOVE may have been cut half-way and left a copy in the target (fault suite,
+        # "UIDVALIDITY change"), so look there before moving again.
+        mailbox.finish_move(inbox, uid, decision.queue)
+    else:
+        mailbox.move(inbox, uid, decision.queue)
     ledger.mark_done(key, decision.queue)
     elapsed = time.monotonic() - started
     event = {
@@ -231,7 +239,7 @@ def _sender_turn(ledger: Ledger, sender: str, wait: float = 60.0) -> Iterator[No
     owner = f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}"
     name = "sender:" + hashlib.sha256(sender.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     deadline = time.monotonic() + wait
-    while not ledger.claim(name, owner, CLAIM_TTL):
+    while not ledger.claim(name, owner, CLAIM_TTL) and not _take_over_stale(ledger, name, owner):
         if time.monotonic() > deadline:
             raise TransientError(f"another worker has held {sender!r}'s turn for {wait:.0f} s")
         time.sleep(0.05)
@@ -239,6 +247,39 @@ def _sender_turn(ledger: Ledger, sender: str, wait: float = 60.0) -> Iterator[No
         yield
     finally:
         ledger.release(name, owner)
+
+
+def _take_over_stale(ledger: Ledger, claim: str, owner: str) -> bool:
+    """Take over a claim whose holder was a process on this host that no longer exists.
+
+    A SIGKILLed pool child never releases its claims (the UID's and the sender's turn); Celery redelivers its task at once
+    (reject_on_worker_lost), and without this the mail would wait the whole CLAIM_TTL (fault suite:
+    "SIGKILL a worker child"). Compare-and-delete keeps two takers from both succeeding.
+    """
+    holder = ledger.holder(claim)
+    if holder is None:
+        return ledger.claim(claim, owner, CLAIM_TTL)
+    host, _, rest = holder.partition(":")  # owners are "host:pid" or "host:pid:nonce"
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or _process_exists(int(pid)):
+        return False
+    ledger.release(claim, holder)
+    return ledger.claim(claim, owner, CLAIM_TTL)
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether `pid` is a live process here; a zombie (killed, not yet reaped) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc to tell a zombie apart: assume alive and wait for the TTL
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _quarantine(services: Services, uid: int, key: str, reason: str) -> str:

@@ -3,7 +3,7 @@
 Before anything goes out, three witnesses are asked whether it already did (mail-safety.md E, issue 6):
 the ledger's reply state, the $AutoReplied keyword on the inbound message, and our deterministic reply
 Message-ID in the Sent folder, which survives the loss of Redis. After the send, all three are written,
-in that order, so a crash between two of them still leaves a witness behind.
+each on its own (an outage of one must not stop the others), so a crash still leaves a witness behind.
 """
 
 from __future__ import annotations
@@ -56,7 +56,20 @@ def send_once(
     except SendRejected as exc:
         ledger.log_event({"event": "reply-rejected", "key": target.key, "at": now.timestamp(), "reason": str(exc)})
         raise ReplyRefused(str(exc)) from exc
-    ledger.mark_reply(target.key, outcome.value, reply_id, target.sender, target.kind, now.timestamp())
-    mailbox.add_keyword(target.folder, target.uid, REPLIED_KEYWORD)
-    mailbox.append(target.sent_folder, message.as_bytes())
+    # The reply is out: record it with every witness that is up, each on its own, before any failure is
+    # raised. Redis restarted between the send and the ledger write once made the retry send a second
+    # reply (fault suite, "Redis restart, no persistence", 300 mails): the IMAP keyword must not wait
+    # for the ledger, nor the ledger for IMAP.
+    failures: list[Exception] = []
+    for record in (
+        lambda: mailbox.add_keyword(target.folder, target.uid, REPLIED_KEYWORD),
+        lambda: ledger.mark_reply(target.key, outcome.value, reply_id, target.sender, target.kind, now.timestamp()),
+        lambda: mailbox.append(target.sent_folder, message.as_bytes()),
+    ):
+        try:
+            record()
+        except Exception as exc:  # noqa: BLE001 (re-raised below, after the other witnesses)
+            failures.append(exc)
+    if failures:
+        raise failures[0]
     return "sent" if outcome is SendOutcome.SENT else "uncertain"

@@ -38,7 +38,12 @@ def register(app: Celery, settings: Settings) -> None:
         except TransientError as exc:
             # IMAP/SMTP/Redis hiccup: drop the connections and try again shortly. The durable attempt
             # counter (not Celery's retry count) decides when a mail is parked in quarantine.
-            holder.pop("services", None)
+            # Log the old IMAP session out: dropped unclosed, each retry leaked a connection until
+            # Dovecot refused the user (mail_max_userip_connections; fault suite "SMTP 4xx then success").
+            stale = holder.pop("services", None)
+            if stale is not None:
+                stale.mailbox.logout()
+                stale.outbox.close()
             _record_error(settings, exc)
             retries = self.request.retries or 0
             raise self.retry(exc=exc, countdown=min(30, 2 ** min(retries, 5))) from exc

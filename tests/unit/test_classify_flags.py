@@ -27,6 +27,9 @@ def test_it_flags_a_customer_who_has_managed_xdr(subject: str, body: str) -> Non
         ("質問", "当社はMDR(Managed XDR)を契約しておらず、判断をお願いしたいです。"),
         ("General", "Can you explain XDR vs EDR vs MDR?"),
         ("相談", "現在、Managed XDRの契約はありません。"),
+        ("解約後", "当社は先月末でManaged XDRを解約し、現在は通常サポートのみです。"),
+        ("former customer", "Our Managed XDR contract ended in October. Please analyse our logs."),
+        ("サービス内容", "Managed XDRを導入した場合、判断もMDRチームにお願いできるのでしょうか。"),
     ],
 )
 def test_it_does_not_flag_a_customer_without_managed_xdr(subject: str, body: str) -> None:
@@ -39,6 +42,7 @@ def test_it_does_not_flag_a_customer_without_managed_xdr(subject: str, body: str
         "コンソールのメニューに「Security Playbooks (Preview)」と表示されています。設定方法を教えてください。",
         "Some endpoints in the API reference are tagged \"(Preview)\". Are they stable?",
         "Preview機能でも問い合わせは可能でしょうか。",
+        "Some sub menu has 'Preview' label (Cloud asset risk). Is it expected?",
     ],
 )
 def test_it_flags_a_question_about_a_preview_feature(body: str) -> None:
@@ -52,6 +56,8 @@ def test_it_flags_a_question_about_a_preview_feature(body: str) -> None:
         "Outlookのプレビューウィンドウでメールを表示しただけで検知されました。",
         "When I click \"Preview\" on a scheduled report the preview shows last month.",
         "印刷プレビューは正常に表示されますが、印刷に失敗します。",
+        "先日いただいた年次脅威レポートのプレビュー版(ドラフト)について教えてください。",
+        "Does the Endpoint Sensor support the Windows 11 Insider Preview?",
     ],
 )
 def test_it_does_not_flag_preview_in_another_sense(body: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -9,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skops.io as sio
 
 from worker.classify.bundle import MODEL_FILE, BundleError, read_bundle
-from worker.classify.dataset import load_records
+from worker.classify.dataset import DatasetError, load_records
 from worker.classify.features import inquiry_text, model_text
 from worker.classify.model import Classifier, ModelNotFound, load_bundle, load_current
 from worker.classify.train import main as train_main
@@ -315,3 +318,28 @@ def test_it_computes_the_same_features_fast_as_scikit_learn_does(classifier: Cla
     assert fast.shape == reference.shape
     assert np.allclose(fast.toarray(), reference.toarray(), atol=1e-6)
     assert fast.nnz == reference.nnz
+
+
+def test_it_refuses_a_model_file_holding_a_type_outside_the_trusted_list(
+    trained: tuple[Path, Path, int, str], tmp_path: Path
+) -> None:
+    _, models, _, _ = trained
+    copy = tmp_path / "bundle"
+    shutil.copytree((models / "current").resolve(), copy)
+    sio.dump({"labels": list(TAXONOMY.labels), "payload": collections.Counter(a=1)}, copy / MODEL_FILE)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["sha256"][MODEL_FILE] = hashlib.sha256((copy / MODEL_FILE).read_bytes()).hexdigest()
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(BundleError, match="untrusted types collections.Counter"):
+        load_bundle(copy)
+
+
+def test_it_refuses_the_same_text_labelled_two_ways(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    rows = [json.loads(line) for line in (data / "inquiries.jsonl").read_text().splitlines()]
+    rows.append(rows[0] | {"id": "copy-of-first", "labels": ["threat_intel"]})
+    (data / "inquiries.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+    with pytest.raises(DatasetError, match=r"inquiries.jsonl:1: same text as .*inquiries.jsonl:74 \(copy-of-first\) but labelled"):
+        prepare(load_records(data, TAXONOMY), TAXONOMY, SMALL)

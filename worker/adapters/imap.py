@@ -16,6 +16,8 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+from imapclient.imapclient import join_message_ids, seq_to_parenstr_upper
+from imapclient.response_parser import parse_fetch_response
 
 from worker.oauth import TokenSource
 from worker.settings import ImapSettings
@@ -106,23 +108,43 @@ class Mailbox:
         if not wanted:
             return {}
         self._ensure_selected(folder)
-        data = self.client.fetch(wanted, [b"RFC822.SIZE"])
-        return {int(uid): int(item[b"RFC822.SIZE"]) for uid, item in data.items()}
+        data = self._fetch_exact(wanted, [b"RFC822.SIZE"])
+        return {uid: int(item[b"RFC822.SIZE"]) for uid, item in data.items() if b"RFC822.SIZE" in item}
 
     def fetch(self, folder: str, uid: int) -> bytes | None:
         """The raw message, or None when it is no longer there (already moved by an earlier attempt)."""
         self._ensure_selected(folder)
-        data = self.client.fetch([uid], [b"BODY.PEEK[]", b"FLAGS"])
-        item = data.get(uid)
+        item = self._fetch_exact([uid], [b"BODY.PEEK[]", b"FLAGS"]).get(uid)
         if item is None or b"BODY[]" not in item:
             return None
         return bytes(item[b"BODY[]"])
 
     def flags(self, folder: str, uid: int) -> tuple[bytes, ...]:
         self._ensure_selected(folder)
-        data = self.client.fetch([uid], [b"FLAGS"])
-        item = data.get(uid)
-        return tuple(item[b"FLAGS"]) if item else ()
+        item = self._fetch_exact([uid], [b"FLAGS"]).get(uid)
+        return tuple(item.get(b"FLAGS", ())) if item else ()
+
+    def _fetch_exact(self, uids: list[int], items: list[bytes]) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH that keeps only the answers about the requested UIDs.
+
+        Servers report other sessions' flag changes as unsolicited FETCH responses, often without a UID
+        (RFC 3501 section 7.4.2). imapclient keys those by sequence number, which can equal the UID we
+        asked for: another message's `$AutoReplied` then looked like ours and a customer got no reply
+        (fault suite, "SMTP timeout after DATA", 300 mails). Here every answer must name its UID.
+        """
+        imap = self.client._imap
+        tag = imap._command("UID", "FETCH", join_message_ids(uids),
+                            seq_to_parenstr_upper([b"UID", *items]))
+        typ, data = imap._command_complete("FETCH", tag)
+        self.client._checkok("fetch", typ, data)
+        typ, data = imap._untagged_response(typ, data, "FETCH")
+        wanted = set(uids)
+        out: dict[int, dict[bytes, Any]] = {}
+        for item in parse_fetch_response(data, self.client.normalise_times, False).values():
+            uid = item.get(b"UID")
+            if isinstance(uid, int) and uid in wanted:
+                out.setdefault(uid, {}).update(item)
+        return out
 
     def contains_message_id(self, folder: str, message_id: str) -> bool:
         """Whether a message with this Message-ID is in the folder (our last check before a resend)."""
@@ -181,7 +203,7 @@ class Mailbox:
                 "server has neither MOVE nor UIDPLUS; refusing a bare EXPUNGE that could remove other mail"
             )
         flags = self.flags(folder, uid)
-        if not flags and not self.client.fetch([uid], [b"UID"]):
+        if not flags and not self._fetch_exact([uid], []):
             return  # already moved by an earlier attempt
         if COPIED_KEYWORD not in flags or not self._copy_exists(folder, uid, target):
             self.client.add_flags([uid], [COPIED_KEYWORD], silent=True)
@@ -207,8 +229,7 @@ class Mailbox:
 
     def _copy_exists(self, folder: str, uid: int, target: str) -> bool:
         """Whether the target already holds this message (same Message-ID): an earlier COPY succeeded."""
-        data = self.client.fetch([uid], [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-        item = data.get(uid, {})
+        item = self._fetch_exact([uid], [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).get(uid, {})
         header = next((bytes(v) for k, v in item.items() if k.startswith(b"BODY[HEADER")), b"")
         message_id = header.partition(b":")[2].strip().decode("ascii", "replace")
         if not message_id:

@@ -116,6 +116,13 @@ def read_bundle(folder: Path) -> Classifier:
     if untrusted:
         raise BundleError(f"{model_path}: refuses untrusted types {', '.join(sorted(untrusted))}")
     state = sio.load(model_path, trusted=TRUSTED_TYPES)
+    try:
+        return _classifier(folder, manifest, state)
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"{model_path}: not the layout this worker writes ({exc!r}); run `make train`") from exc
+
+
+def _classifier(folder: Path, manifest: dict[str, Any], state: dict[str, Any]) -> Classifier:
     taxonomy = parse_taxonomy((folder / TAXONOMY_FILE).read_text(encoding="utf-8"), origin=str(folder / TAXONOMY_FILE))
     labels = tuple(state["labels"])
     if set(labels) != set(taxonomy.labels):

@@ -24,25 +24,27 @@ _MANAGED_ANY = re.compile(r"managed[ -]?xdr|(?<![a-z])mxdr(?![a-z])|(?<![a-z])md
 # A mention with one of these nearby says the customer does not (yet) have the service.
 _MANAGED_NEGATION_BEFORE = re.compile(
     r"(do not|don't|dont|does not|doesn't|not|no|without|evaluat\w*|consider\w*|thinking about|plan\w* to|"
-    r"before|trial of|interested in|quote for)\b[^.!?。\n]{0,30}$",
+    r"before|trial of|interested in|quote for|former|previous|ex-|used to)\b[^.!?。\n]{0,30}$",
     re.I,
 )
 _MANAGED_NEGATION_AFTER = re.compile(
-    r"^[)\]）」』]?\s*(サービス)?\s*(の|は|を|が)?\s*(ご?契約|導入|利用|加入)?(は|を|も)?(して|し|あり)?(い|お)?(ない|ません|なく|ておらず|検討)"
-    r"|^[^.!?。\n]{0,15}(検討|未契約|契約前|導入前|トライアル|提案を受け|見積)"
-    r"|^[^.!?。\n]{0,25}\b(trial|evaluation|not yet|proposal|quote)\b",
+    r"^[)\]）」』]?\s*(サービス)?\s*(の|は|を|が)?\s*(ご?契約|導入|利用|加入)?(は|を|も)?(して|し|あり)?(い|おり|お)?(ない|ません|なく|ておらず|検討)"
+    r"|^[^.!?。\n]{0,15}(検討|未契約|契約前|導入前|トライアル|提案を受け|見積|解約|終了|なし|した場合|する場合)"
+    r"|^[^.!?。\n]{0,40}(未契約|解約)"
+    r"|^[^.!?。\n]{0,25}\b(trial|evaluation|not yet|proposal|quote|ended|expired|cancell?ed|terminated)\b",
     re.I,
 )
 
 # "Preview" as the console's label for a trial feature: "(Preview)", "Preview機能", "marked Preview".
-# Lower-case "preview" (print preview, preview pane) and "プレビューウィンドウ" are another sense.
+# Lower-case "preview" (print preview, preview pane), "プレビューウィンドウ" and "プレビュー版" (a draft report,
+# Windows Insider Preview) are other senses.
 _PREVIEW = re.compile(
-    r"\(\s*preview\s*\)|「\s*\(?preview\)?\s*」"
+    r"\(\s*preview\s*\)|\[\s*preview\s*\]|「\s*\(?preview\)?\s*」|[\"']preview[\"'] ?(label|tag|mark)"
     r"|\bpreview ?(機能|版|表記|表示の|と表示|と記載|と書|と付|feature|api|endpoint|app|menu|label|model|機能)"
-    r"|(marked|tagged|labell?ed|labeled) (as )?[\"']?\(?preview|プレビュー(機能|版)",
+    r"|(marked|tagged|labell?ed|labeled) (as )?[\"']?\(?preview|プレビュー機能",
     re.I,
 )
-_PREVIEW_OTHER_SENSE = re.compile(r"print preview|preview (pane|window)|印刷プレビュー|プレビュー(ウィンドウ|ペイン|画面)")
+_PREVIEW_OTHER_SENSE = re.compile(r"print preview|insider preview|preview (pane|window)|印刷プレビュー|プレビュー(ウィンドウ|ペイン|画面)")
 
 
 def detect_flags(subject: str, text: str) -> tuple[str, ...]:

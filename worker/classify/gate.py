@@ -3,8 +3,9 @@
 Both models are measured on the same fixed evaluation split, which neither was trained on (bundles are
 trained on the training split only). A new model is worse, and refused, when its macro-F1 drops by
 more than `f1_tolerance` or its wrong-out-of-scope rate rises by more than `wrong_oos_tolerance`.
-The tolerances absorb the noise of a few hundred evaluation mails: a single mail moves macro-F1 by
-several thousandths on this data.
+The tolerances absorb the noise of a few hundred evaluation mails: on ~440 evaluation inquiries one
+mail moves the wrong-out-of-scope rate by 0.23 points and macro-F1 by several thousandths. With no
+tolerance, a model trained on 13% more data was refused for one extra wrong reply (2 -> 3 of 437).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 @dataclass(frozen=True)
 class GateSettings:
     f1_tolerance: float = 0.005
-    wrong_oos_tolerance: float = 0.0
+    wrong_oos_tolerance: float = 0.0025  # one mail in 400
 
 
 @dataclass(frozen=True)
