@@ -36,7 +36,7 @@ MULTI_INTENT_JA = (
     "Workbenchで社内ツールのupdater.exeが「Suspicious Process Injection」として検出されました。過検知ではないかと考えていますが、"
     "検出された理由を教えていただけますでしょうか。\n\n"
     "また、MITRE ATT&CKのProcess Injection(T1055)のテクニックについて、一般的な解説もお願いできますでしょうか。\n\n"
-    "あわせて、Workbenchのアラートを毎日CSVに出力するPythonスクリプトを作成していただけないでしょうか。\n\n"
+    "また、APIを使ってアラートを自動取得するスクリプトのサンプルコードを書いていただけないでしょうか。\n\n"
     "よろしくお願いいたします。\n"
 )
 MANAGED_XDR_JA = (
