@@ -292,13 +292,14 @@ def test_it_answers_each_out_of_scope_item_in_its_own_paragraph_naming_the_reque
     text = text_of(run.reply("multi-intent"))
     assert "Process Injection" in text or "T1055" in text, "names the threat-intel request"
     assert "スクリプト" in text, "names the script request"
-    assert "サポート対象外" in text or "対象外" in text
+    assert "対応範囲外" in text
+    assert text.count("ご依頼内容：") == 2, "one paragraph per out-of-scope item, each naming the request"
 
 
 def test_it_files_managed_xdr_customers_in_their_own_queue_without_out_of_scope_replies(run: Run) -> None:
     assert run.mails["managed-xdr"].folder == "Queues/ManagedXDR"
     for reply in run.mails["managed-xdr"].replies:
-        assert "対象外" not in text_of(reply)
+        assert "対応範囲外" not in text_of(reply)
 
 
 def test_it_notes_the_support_level_of_preview_features(run: Run) -> None:
