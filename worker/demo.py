@@ -47,7 +47,7 @@ def wait_until_routed(stack: DevStack, ledger: Ledger, expected: int, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         routed = [e for e in ledger.events(count=10_000) if e.get("event") in ("routed", "quarantined")]
-        if len(routed) >= expected and stack.folder_counts().get("INBOX", 0) == 0:
+        if len(routed) >= expected and stack.folder_count("INBOX") == 0:
             return True
         time.sleep(0.5)
     return False

@@ -31,6 +31,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENSURE_PACKAGES = REPO_ROOT / "scripts" / "ensure-system-packages"
@@ -594,10 +595,21 @@ class DevStack:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
 
-    def folder_counts(self, user: str | None = None) -> dict[str, int]:
+    def folder_count(self, folder: str, user: str | None = None) -> int:
         with self.imap(user) as client:
-            names = _selectable(client)
-            return {name: int(client.folder_status(name, [b"MESSAGES"])[b"MESSAGES"]) for name in names}
+            return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
+    def folder_counts(self, user: str | None = None) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self.imap(user) as client:
+            for name in _selectable(client):
+                try:
+                    counts[name] = int(client.folder_status(name, [b"MESSAGES"])[b"MESSAGES"])
+                except IMAPClientError:
+                    # A worker may be creating this folder right now: LIST can show it before its
+                    # STATUS answers ("Mailbox doesn't exist"). It holds nothing yet.
+                    continue
+        return counts
 
     def list_folder(self, folder: str, user: str | None = None) -> list[bytes]:
         """Every message's raw bytes in UID order, read with BODY.PEEK[] so nothing is marked \\Seen."""

@@ -196,7 +196,7 @@ class FaultRun:
     # --- observing ---------------------------------------------------------------------------------
 
     def inbox_count(self) -> int:
-        return self.stack.folder_counts(user=self.info.imap_user).get("INBOX", 0)
+        return self.stack.folder_count("INBOX", user=self.info.imap_user)
 
     def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
