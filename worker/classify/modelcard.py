@@ -18,8 +18,8 @@ def render_card(metrics: dict[str, Any], out_of_scope: tuple[str, ...]) -> str:
         f"# Model card: {metrics['version']}",
         "",
         "Scope classifier for the support desk's inbox: one-vs-rest linear SVMs with sigmoid calibration over",
-        "character n-grams (subject and the customer's new text) and Latin word n-grams; per-category",
-        "thresholds from cross-validation (out-of-scope categories at out-of-fold precision >= "
+        "character n-grams (subject and the customer's new text) and word n-grams (Latin words, kanji and",
+        "katakana runs); per-category thresholds from cross-validation (out-of-scope categories at out-of-fold precision >= "
         f"{metrics['settings']['oos_precision']}). Nothing above threshold: the mail goes to human review.",
         "",
         "## Training data",

@@ -23,7 +23,7 @@ _CONSTANT = 30.0  # expit(-30) ~ 1e-13
 
 @dataclass(frozen=True)
 class EstimatorSettings:
-    C: float = 1.0
+    C: float = 2.0
     class_weight: str | None = "balanced"
     calibration_folds: int = 3
     base: str = "svm"  # "svm" (LinearSVC) or "logistic" (LogisticRegression)

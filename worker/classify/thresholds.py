@@ -18,7 +18,11 @@ NEVER = 1.01  # above any probability: the label is never predicted, its mail go
 
 @dataclass(frozen=True)
 class ThresholdSettings:
-    oos_precision: float = 0.98
+    # Issue 4 asks for out-of-fold precision >= 0.98 per out-of-scope category. 0.985 keeps a margin:
+    # out-of-fold precision is measured on ~300 positives per category written by a few authors, and
+    # unseen customer mail is harder. On the shipped data (2026-11-26) 0.98 gave macro-F1 0.898 with
+    # 1.04% wrong out-of-scope replies, 0.985 gives 0.882 with 0.72%; the worst error wins.
+    oos_precision: float = 0.985
     oos_floor: float = 0.5  # never call something out of scope on a coin toss, whatever the data says
     in_scope_range: tuple[float, float] = (0.2, 0.7)
 
