@@ -36,7 +36,7 @@ MULTI_INTENT_JA = (
     "Workbenchで社内ツールのupdater.exeが「Suspicious Process Injection」として検出されました。過検知ではないかと考えていますが、"
     "検出された理由を教えていただけますでしょうか。\n\n"
     "また、MITRE ATT&CKのProcess Injection(T1055)のテクニックについて、一般的な解説もお願いできますでしょうか。\n\n"
-    "また、APIを使ってアラートを自動取得するスクリプトのサンプルコードを書いていただけないでしょうか。\n\n"
+    "あわせて、先月分の全端末のログを解析して、ほかに侵害の痕跡がないか調査していただけないでしょうか。\n\n"
     "よろしくお願いいたします。\n"
 )
 MANAGED_XDR_JA = (
@@ -288,10 +288,11 @@ def test_it_asks_for_the_business_id_and_remote_support_on_troubleshooting(run: 
 def test_it_answers_each_out_of_scope_item_in_its_own_paragraph_naming_the_request(run: Run) -> None:
     assert run.mails["multi-intent"].folder == "Queues/Detection"
     decision = run.decision("multi-intent")
-    assert {"detection", "threat_intel", "api_scripting"} <= set(decision["labels"])
+    assert {"detection", "threat_intel", "comprehensive_analysis"} <= set(decision["labels"])
     text = text_of(run.reply("multi-intent"))
     assert "Process Injection" in text or "T1055" in text, "names the threat-intel request"
-    assert "スクリプト" in text, "names the script request"
+    assert "全端末のログを解析" in text, "names the log-analysis request"
+    assert "Managed XDR" in text, "says where to go for an overall investigation"
     assert "対応範囲外" in text
     assert text.count("ご依頼内容：") == 2, "one paragraph per out-of-scope item, each naming the request"
 
