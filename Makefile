@@ -5,7 +5,7 @@ PY := .venv/bin/python
 STAMP := .venv/.setup-done
 MODEL := models/current
 
-.PHONY: help setup demo run train model test test-fault bench lint corrections dashboard clean
+.PHONY: help setup demo run train model test test-fault bench lint corrections dashboard screenshots clean
 
 help:
 	@echo "make demo    run the router end to end on a throwaway local stack (no configuration)"
@@ -48,6 +48,10 @@ test: model
 # The fault-injection suite with a few hundred mails per scenario (make test runs it with 50).
 test-fault: model
 	ROUTER_FAULT_MAILS=300 $(PY) -m pytest -q tests/fault
+
+# Refresh the README's dashboard screenshots from the browser test.
+screenshots: model
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/browser
 
 bench: model
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,6 +1,8 @@
 """The dashboard in a real browser against the real stack and a real router run: log in, see the queues with
 their IMAP counts, open a message, re-route it and see the folder change and the correction; a wrong password
-is refused, and so is a POST without the CSRF token. Screenshots land in docs/screenshots/."""
+is refused, and so is a POST without the CSRF token. Screenshots land in a temporary folder, or in
+SCREENSHOTS_DIR when set (`make screenshots` refreshes docs/screenshots/ that way): a test run must not
+change tracked files."""
 
 from __future__ import annotations
 
@@ -24,7 +26,15 @@ from worker.devstack import free_port
 from worker.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("SCREENSHOTS_DIR")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
 
 SENSOR_DOWN = (
     "いつもお世話になっております。株式会社サンプルの山田です。\n\n"
@@ -70,7 +80,7 @@ def folder_count(page: Any, folder: str) -> int:
 
 
 def test_it_lets_staff_log_in_see_counts_open_and_reroute_a_message(router: Router, dashboard: str,
-                                                                    browser: Any) -> None:
+                                                                    browser: Any, screenshots: Path) -> None:
     router.deliver(iso2022jp_mail(SENSOR_DOWN, subject="センサーが接続できません", to=DESK,
                                   message_id="<b-ts-1@customer.example>"))
     router.deliver(plain_mail("How can I export the list of detections to CSV from the console?",
@@ -103,19 +113,18 @@ def test_it_lets_staff_log_in_see_counts_open_and_reroute_a_message(router: Rout
         page.wait_for_selector("#folders")
         for folder in ("Queues/NeedsReview", "Automatic/AutoReplies", *[f for f in imap if f.startswith("Queues/")]):
             assert folder_count(page, folder) == imap.get(folder, 0), folder
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "overview.png"), full_page=True)
 
         page.click('#folders a:text("Queues/Troubleshooting")')
         page.click("#messages a:text('センサーが接続できません')")
         page.wait_for_selector("#new-text")
         assert "0x80072EE2" in page.inner_text("#new-text")
         assert "ビジネスID" in page.inner_text("#sent-reply")  # the reply exactly as the router sent it
-        page.screenshot(path=str(SCREENSHOTS / "message.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "message.png"), full_page=True)
 
         page.click("text=Needs review")
         page.wait_for_selector("#messages")
-        page.screenshot(path=str(SCREENSHOTS / "needs-review.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "needs-review.png"), full_page=True)
         page.click("#messages a:text('アラート運用の相談')")
         page.select_option("#reroute-label", "policy_consulting")
         page.click("#reroute")
@@ -128,7 +137,7 @@ def test_it_lets_staff_log_in_see_counts_open_and_reroute_a_message(router: Rout
         assert (correction.who, correction.to_labels) == (STAFF_USER, ("policy_consulting",))
         page.click("text=Corrections")
         assert "アラート運用の相談" in page.inner_text("#correction-list")
-        page.screenshot(path=str(SCREENSHOTS / "corrections.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "corrections.png"), full_page=True)
 
         # A POST with the session cookie but without the CSRF token: what a forged cross-site form would send.
         refused = context.request.post(dashboard + "/message/reroute",
@@ -137,4 +146,4 @@ def test_it_lets_staff_log_in_see_counts_open_and_reroute_a_message(router: Rout
         assert router.folders() == after
     finally:
         context.close()
-    assert os.path.getsize(SCREENSHOTS / "overview.png") > 10_000
+    assert os.path.getsize(screenshots / "overview.png") > 10_000
