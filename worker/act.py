@@ -120,10 +120,10 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
     settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
     inbox = settings.imap.inbox
     started = time.monotonic()
-    state = mailbox.select(inbox)
+    state = mailbox.selected_state(inbox)
     if state.uidvalidity != uidvalidity:
         return "stale-uidvalidity"  # the poller re-reads the inbox under the new UIDVALIDITY
-    size = mailbox.sizes(inbox, [uid]).get(uid)
+    size = _size_of(mailbox, inbox, uid)
     if size is None:
         return "gone"
     if size > settings.max_message_bytes:
@@ -139,14 +139,13 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
         return _quarantine(services, uid, f"sha256-{raw_sha}", f"cannot parse: {exc}")
     key = message_key(inquiry, raw_sha)
 
-    done = ledger.done_folder(key)
+    done, attempts = ledger.done_or_attempt(key)
     if done is not None:
         # An earlier attempt recorded everything and died before or during MOVE; finish it.
         # finish_move, not move: a MOVE cut half-way can leave the mail in both folders (fault suite).
         mailbox.finish_move(inbox, uid, done)
         return f"finished-move:{done}"
 
-    attempts = ledger.count_attempt(key)
     if attempts > settings.max_attempts:
         last = ledger.last_error(key) or "no error recorded (the worker process died)"
         return _quarantine(services, uid, key, f"failed {attempts - 1} times, last: {last}; parked for staff")
@@ -164,6 +163,20 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
         raise
 
 
+def _size_of(mailbox: Mailbox, inbox: str, uid: int) -> int | None:
+    """RFC822.SIZE of the UID, or None when it is gone.
+
+    INBOX stays selected between tasks, so a mail delivered since this session's last command may not be
+    addressable yet: a miss is asked again after a NOOP before the mail counts as gone (moved by an
+    earlier attempt), or a new mail would wait for the poller's re-offer.
+    """
+    size = mailbox.sizes(inbox, [uid]).get(uid)
+    if size is None:
+        mailbox.sync()
+        size = mailbox.sizes(inbox, [uid]).get(uid)
+    return size
+
+
 def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: int, started: float) -> str:
     settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
     inbox = settings.imap.inbox
@@ -173,8 +186,8 @@ def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: 
         now = datetime.now(UTC)
         history = load_history(ledger, analysis.inquiry, now)
         decision, updates = decide_for(analysis, services.taxonomy, history, now, services.policies, raw_sha)
-        retry = ledger.decision(key) is not None  # an earlier attempt got this far, and maybe to MOVE
-        ledger.record_decision(key, decision_record(analysis, decision, services.classifier.version, now))
+        # True when an earlier attempt got this far, and maybe to MOVE.
+        retry = ledger.replace_decision(key, decision_record(analysis, decision, services.classifier.version, now))
         reply_outcome = "none"
         if decision.reply is not None:
             reply_outcome = _reply_once(services, analysis, decision, uid, now)
@@ -186,7 +199,6 @@ def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: 
         mailbox.finish_move(inbox, uid, decision.queue)
     else:
         mailbox.move(inbox, uid, decision.queue)
-    ledger.mark_done(key, decision.queue)
     elapsed = time.monotonic() - started
     event = {
         "event": "routed",
@@ -206,7 +218,7 @@ def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: 
         "model_version": services.classifier.version,
         "seconds": round(elapsed, 4),
     }
-    ledger.log_event(event)
+    ledger.mark_done(key, decision.queue, event)
     log.info("routed %s", _log_line(event))
     return f"routed:{decision.queue}:{reply_outcome}"
 
@@ -287,8 +299,7 @@ def _quarantine(services: Services, uid: int, key: str, reason: str) -> str:
     now = time.time()
     services.ledger.record_decision(key, {"key": key, "kind": "quarantine", "queue": folder, "reason": reason, "at": now})
     services.mailbox.move(services.settings.imap.inbox, uid, folder)
-    services.ledger.mark_done(key, folder)
-    services.ledger.log_event({"event": "quarantined", "key": key, "at": now, "queue": folder, "reason": reason})
+    services.ledger.mark_done(key, folder, {"event": "quarantined", "key": key, "at": now, "queue": folder, "reason": reason})
     log.warning("quarantined %s: %s", key, reason)
     return f"quarantined:{reason}"
 

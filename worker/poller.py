@@ -153,8 +153,9 @@ def offer_new(
     uids = mailbox.uids(inbox)
     count = 0
     ttl = max(1, int(config.reoffer_after))
-    for uid in uids:
-        if ledger.claim(f"offered:{state.uidvalidity}:{uid}", owner, ttl):
+    claimed = ledger.claim_many([f"offered:{state.uidvalidity}:{uid}" for uid in uids], owner, ttl)
+    for uid, fresh in zip(uids, claimed, strict=True):
+        if fresh:
             send_process_message(app, settings.imap.name, state.uidvalidity, uid)
             count += 1
     ledger.save_uid_state(state.uidvalidity, max(uids, default=0))
@@ -205,5 +206,9 @@ def wait_for_change(
 
 
 def is_change(response: tuple[object, ...]) -> bool:
-    """Whether an untagged IDLE response means the inbox changed (RFC 3501 7.3.1 EXISTS, 7.4.1 EXPUNGE)."""
-    return any(item in (b"EXISTS", b"RECENT", b"EXPUNGE") for item in response)
+    """Whether an untagged IDLE response means new mail (RFC 3501 7.3.1 EXISTS, 7.3.2 RECENT).
+
+    EXPUNGE is not a change worth a scan: a message leaving INBOX is a worker's MOVE and never brings
+    anything to offer. Scanning on it made the poller list and re-claim the whole inbox after every
+    routed mail, competing with the workers for the CPU; the periodic scan still reconciles."""
+    return any(item in (b"EXISTS", b"RECENT") for item in response)

@@ -14,7 +14,7 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from worker.adapters.imap import REPLIED_KEYWORD, Mailbox
-from worker.adapters.smtp import Outbox, SendOutcome, SendRejected
+from worker.adapters.smtp import Outbox, SendOutcome, SendRejected, wire_bytes
 from worker.adapters.store import Ledger
 from worker.route.keys import reply_message_id
 
@@ -51,8 +51,9 @@ def send_once(
         ledger.mark_reply(target.key, "sent", reply_id, target.sender, target.kind, now.timestamp())
         return "already-sent(sent-folder)"
     message = render()
+    raw = wire_bytes(message)  # serialised once for the SMTP DATA and the Sent copy
     try:
-        outcome = outbox.send(message, envelope_from="")
+        outcome = outbox.send(message, envelope_from="", payload=raw)
     except SendRejected as exc:
         ledger.log_event({"event": "reply-rejected", "key": target.key, "at": now.timestamp(), "reason": str(exc)})
         raise ReplyRefused(str(exc)) from exc
@@ -64,7 +65,7 @@ def send_once(
     for record in (
         lambda: mailbox.add_keyword(target.folder, target.uid, REPLIED_KEYWORD),
         lambda: ledger.mark_reply(target.key, outcome.value, reply_id, target.sender, target.kind, now.timestamp()),
-        lambda: mailbox.append(target.sent_folder, message.as_bytes()),
+        lambda: mailbox.append(target.sent_folder, raw),
     ):
         try:
             record()

@@ -42,12 +42,20 @@ class FolderState:
 
 
 class Mailbox:
-    """One logged-in IMAP connection. Create it with `Mailbox.connect(settings)`; close it with `logout()`."""
+    """One logged-in IMAP session (plus a side session opened on demand). Create it with
+    `Mailbox.connect(settings)`; close both with `logout()`."""
 
-    def __init__(self, client: IMAPClient, settings: ImapSettings) -> None:
+    def __init__(self, client: IMAPClient, settings: ImapSettings, tokens: TokenSource | None = None) -> None:
         self.client = client
         self.settings = settings
+        self._tokens = tokens
         self._selected: str | None = None
+        self._selected_state: FolderState | None = None
+        # A second session, opened on first use, for looking into other folders (the Sent witness):
+        # switching the main session away from INBOX and back cost two SELECTs per reply, and a SELECT
+        # of a large INBOX is the most expensive command we send (the server scans it for UNSEEN).
+        self._side: IMAPClient | None = None
+        self._side_folder: str | None = None  # selected (read-only) on the side session
         # Folders seen to exist on this connection: queue folders are created once and never deleted
         # by us, so asking the server again before every MOVE/APPEND only costs round trips. A folder
         # deleted behind our back fails the command; the task then retries on a new connection.
@@ -58,28 +66,12 @@ class Mailbox:
         """Log in over TLS with verified certificates (plaintext only as the settings allow: loopback or
         explicitly), with the password or, for Microsoft 365 and Gmail, XOAUTH2; every socket call has
         the settings' timeout."""
-        context = ssl.create_default_context()
-        client = IMAPClient(
-            settings.host,
-            port=settings.port,
-            ssl=settings.tls == "ssl",
-            ssl_context=context if settings.tls == "ssl" else None,
-            timeout=settings.timeout,
-        )
-        try:
-            if settings.tls == "starttls":
-                client.starttls(context)
-            if settings.oauth is not None:
-                source = tokens or TokenSource(settings.oauth, timeout=settings.timeout)
-                client.oauth2_login(settings.user, source.access_token())
-            else:
-                client.login(settings.user, settings.password.reveal())
-        except Exception:
-            _close_quietly(client)
-            raise
-        return cls(client, settings)
+        return cls(_open_client(settings, tokens), settings, tokens)
 
     def logout(self) -> None:
+        if self._side is not None:
+            _close_quietly(self._side)
+            self._side, self._side_folder = None, None
         _close_quietly(self.client)
 
     # --- reading -----------------------------------------------------------------------------
@@ -87,11 +79,29 @@ class Mailbox:
     def select(self, folder: str) -> FolderState:
         info = self.client.select_folder(folder)
         self._selected = folder
-        return FolderState(
+        self._selected_state = FolderState(
             uidvalidity=int(info[b"UIDVALIDITY"]),
             uidnext=int(info.get(b"UIDNEXT", 0)),
             exists=int(info.get(b"EXISTS", 0)),
         )
+        return self._selected_state
+
+    def selected_state(self, folder: str) -> FolderState:
+        """The folder's state as this session selected it, selecting it only when another folder is selected.
+
+        The UIDVALIDITY in it holds for as long as the folder stays selected: UIDs must not change during a
+        session (RFC 3501 section 2.3.1.1), and a server that has to renumber ends the session instead
+        (Dovecot: "IMAP session state is inconsistent"), which fails our next command and the task is
+        retried on a new connection. Messages delivered since the SELECT may not be visible yet: see `sync`.
+        """
+        if self._selected != folder or self._selected_state is None:
+            return self.select(folder)
+        return self._selected_state
+
+    def sync(self) -> None:
+        """NOOP: let the server report what changed since our last command, so that UIDs of messages
+        delivered in the meantime become addressable in this session (RFC 3501 section 6.1.2)."""
+        self.client.noop()
 
     def _ensure_selected(self, folder: str) -> None:
         if self._selected != folder:
@@ -147,11 +157,30 @@ class Mailbox:
         return out
 
     def contains_message_id(self, folder: str, message_id: str) -> bool:
-        """Whether a message with this Message-ID is in the folder (our last check before a resend)."""
+        """Whether a message with this Message-ID is in the folder (our last check before a resend).
+
+        Looked up on the side session, so the main one keeps its folder (INBOX) selected.
+        """
         if not self.folder_exists(folder):
             return False
-        self._ensure_selected(folder)
-        return bool(self.client.search(["HEADER", "Message-ID", message_id]))
+        return bool(self._side_view(folder).search(["HEADER", "Message-ID", message_id]))
+
+    def _side_view(self, folder: str) -> IMAPClient:
+        """The side session with `folder` selected read-only and up to date: a SEARCH right after sees
+        every message other sessions added until now (an earlier attempt's Sent copy, a half-done MOVE).
+
+        A folder already selected there is brought up to date with NOOP (RFC 3501 section 6.1.2), which
+        costs the server far less than examining it again."""
+        if self._side is None:
+            self._side = _open_client(self.settings, self._tokens)
+            self._side_folder = None
+        if self._side_folder == folder:
+            self._side.noop()
+        else:
+            self._side_folder = None
+            self._side.select_folder(folder, readonly=True)
+            self._side_folder = folder
+        return self._side
 
     def status(self, folder: str) -> dict[str, int]:
         data = self.client.folder_status(folder, [b"MESSAGES", b"UIDVALIDITY", b"UIDNEXT"])
@@ -234,12 +263,8 @@ class Mailbox:
         message_id = header.partition(b":")[2].strip().decode("ascii", "replace")
         if not message_id:
             return False  # nothing to recognise it by: copying again is the lesser evil than losing it
-        try:
-            self.client.select_folder(target, readonly=True)
-            found = bool(self.client.search(["HEADER", "Message-ID", message_id]))
-        finally:
-            self.select(folder)
-        return found
+        # On the side session, so the main one keeps `folder` selected for the EXPUNGE or MOVE that follows.
+        return bool(self._side_view(target).search(["HEADER", "Message-ID", message_id]))
 
     # --- waiting -----------------------------------------------------------------------------
 
@@ -255,6 +280,29 @@ class Mailbox:
 
     def supports_idle(self) -> bool:
         return bool(self.client.has_capability("IDLE"))
+
+
+def _open_client(settings: ImapSettings, tokens: TokenSource | None) -> IMAPClient:
+    context = ssl.create_default_context()
+    client = IMAPClient(
+        settings.host,
+        port=settings.port,
+        ssl=settings.tls == "ssl",
+        ssl_context=context if settings.tls == "ssl" else None,
+        timeout=settings.timeout,
+    )
+    try:
+        if settings.tls == "starttls":
+            client.starttls(context)
+        if settings.oauth is not None:
+            source = tokens or TokenSource(settings.oauth, timeout=settings.timeout)
+            client.oauth2_login(settings.user, source.access_token())
+        else:
+            client.login(settings.user, settings.password.reveal())
+    except Exception:
+        _close_quietly(client)
+        raise
+    return client
 
 
 def _close_quietly(client: IMAPClient) -> None:

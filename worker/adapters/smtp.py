@@ -40,7 +40,7 @@ class Outbox:
         self._kept: smtplib.SMTP | None = None
 
     def send(self, message: EmailMessage, envelope_from: str = "",
-             before_data: Callable[[], None] | None = None) -> SendOutcome:
+             before_data: Callable[[], None] | None = None, payload: bytes | None = None) -> SendOutcome:
         """Send with the null reverse-path by default (RFC 3834 section 3.3: replies must not bounce back).
 
         `before_data` runs after the server accepted the recipient and right before DATA: the moment from
@@ -70,7 +70,8 @@ class Outbox:
                     raise _refusal(code, reply, "RCPT TO")
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 raise SendDeferred(f"connection lost before DATA: {exc}") from exc
-            payload = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+            if payload is None:
+                payload = wire_bytes(message)
             if before_data is not None:
                 before_data()
             try:
@@ -124,6 +125,12 @@ class Outbox:
         if self._tokens is None:
             self._tokens = TokenSource(oauth, timeout=self.settings.timeout)
         return self._tokens
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes over the wire (CRLF line ends), for DATA and for an IMAP APPEND alike:
+    serialising a reply costs as much as sending it, so a caller that needs both passes it to `send`."""
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
 def _discard(smtp: smtplib.SMTP) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from worker.adapters.store import Ledger
 from worker.domain import Inquiry
@@ -37,17 +38,14 @@ def load_history(ledger: Ledger, inquiry: Inquiry, now: datetime) -> History:
     return History(thread=thread, replies_to_sender=replies)
 
 
-def save_thread(ledger: Ledger, state: ThreadState) -> None:
-    ledger.save_thread(
-        state.thread_key,
-        {
-            "thread_key": state.thread_key,
-            "queue": state.queue,
-            "waiting_for_business_id": state.waiting_for_business_id,
-            "business_id": state.business_id,
-            "labels": list(state.labels),
-        },
-    )
+def thread_record(state: ThreadState) -> dict[str, Any]:
+    return {
+        "thread_key": state.thread_key,
+        "queue": state.queue,
+        "waiting_for_business_id": state.waiting_for_business_id,
+        "business_id": state.business_id,
+        "labels": list(state.labels),
+    }
 
 
 def apply_updates(ledger: Ledger, update: LedgerUpdate, sent: bool) -> None:
@@ -55,8 +53,5 @@ def apply_updates(ledger: Ledger, update: LedgerUpdate, sent: bool) -> None:
     state = update.thread_after_send if sent and update.thread_after_send is not None else update.thread
     if state is None:
         return
-    save_thread(ledger, state)
-    for message_id in update.message_ids:
-        normal = normalise_message_id(message_id)
-        if normal:
-            ledger.alias_thread(normal, state.thread_key)
+    aliases = [normal for normal in map(normalise_message_id, update.message_ids) if normal]
+    ledger.save_case(state.thread_key, thread_record(state), aliases)
