@@ -100,11 +100,6 @@ class Router:
         stop_router(self.procs)
 
 
-def inbox_count(stack: DevStack, user: str) -> int:
-    with stack.imap(user) as client:
-        return int(client.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"])
-
-
 def throughput(stack: DevStack, count: int, workers: int, concurrency: int, logdir: Path) -> tuple[float, float, int]:
     """(seconds from start to empty INBOX, seconds from the first routed mail, replies) for `count` mails."""
     info = stack.sandbox()
@@ -148,7 +143,7 @@ def latency(stack: DevStack, count: int, rate: float, workers: int, concurrency:
         warm = build_mails(1, "warmup")
         _append_all(stack, info.imap_user, [warm[0][1]])
         deadline = time.monotonic() + 120
-        while inbox_count(stack, info.imap_user) and time.monotonic() < deadline:
+        while stack.folder_count("INBOX", info.imap_user) and time.monotonic() < deadline:
             time.sleep(0.1)
         seen: set[Path] = set(spool.glob("*.json"))
         with stack.imap(info.imap_user) as client:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Callable
 from email.message import EmailMessage
 from enum import Enum
 
@@ -39,12 +38,10 @@ class Outbox:
         self._tokens = tokens
         self._kept: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage, envelope_from: str = "",
-             before_data: Callable[[], None] | None = None, payload: bytes | None = None) -> SendOutcome:
+    def send(self, message: EmailMessage, envelope_from: str = "", payload: bytes | None = None) -> SendOutcome:
         """Send with the null reverse-path by default (RFC 3834 section 3.3: replies must not bounce back).
 
-        `before_data` runs after the server accepted the recipient and right before DATA: the moment from
-        which a crash leaves the outcome unknown, so the caller can record "maybe sent" first.
+        `payload` is the message already serialised with `wire_bytes`, for a caller that also stores it.
         """
         recipients = [str(message["To"])]
         smtp, reused = (self._kept, True) if self._kept is not None else (self._fresh(), False)
@@ -72,8 +69,6 @@ class Outbox:
                 raise SendDeferred(f"connection lost before DATA: {exc}") from exc
             if payload is None:
                 payload = wire_bytes(message)
-            if before_data is not None:
-                before_data()
             try:
                 code, reply = smtp.data(payload)
             except smtplib.SMTPDataError as exc:

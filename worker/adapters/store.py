@@ -95,18 +95,12 @@ class Ledger:
         return value.decode() if isinstance(value, bytes) else None
 
     def done_or_attempt(self, key: str) -> tuple[str | None, int]:
-        """(folder, 0) when the mail is recorded as filed, else (None, attempt number): `done_folder`, then
-        `count_attempt` only when not done, in one round trip (a script, so a filed mail is not counted)."""
+        """(folder, 0) when the mail is recorded as filed, else (None, attempt number) from the durable
+        attempt counter that parks a mail that keeps failing in quarantine. One script, so a filed mail
+        is not counted."""
         done, attempts = cast(list[Any], self._done_or_attempt(
             keys=[self._k("done", key), self._k("attempts", key)], args=[ATTEMPTS_TTL]))
         return (done.decode() if isinstance(done, bytes) else None), int(attempts)
-
-    def count_attempt(self, key: str) -> int:
-        """A durable attempt counter: a mail that keeps failing is parked in quarantine after N tries."""
-        pipe = self.redis.pipeline()
-        pipe.incr(self._k("attempts", key))
-        pipe.expire(self._k("attempts", key), ATTEMPTS_TTL)
-        return int(pipe.execute()[0])
 
     def forget_attempt(self, key: str) -> None:
         self.redis.decr(self._k("attempts", key))
@@ -127,11 +121,10 @@ class Ledger:
         self.redis.set(self._k("decision", key), json.dumps(record, ensure_ascii=False), ex=DECISION_TTL)
 
     def replace_decision(self, key: str, record: dict[str, Any]) -> bool:
-        """`record_decision`, saying whether a decision was recorded before (read first, one round trip)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.exists(self._k("decision", key))
-        pipe.set(self._k("decision", key), json.dumps(record, ensure_ascii=False), ex=DECISION_TTL)
-        return bool(pipe.execute()[0])
+        """`record_decision`, saying whether a decision was recorded before (SET ... GET, Redis >= 6.2)."""
+        earlier = self.redis.set(self._k("decision", key), json.dumps(record, ensure_ascii=False), ex=DECISION_TTL,
+                                 get=True)
+        return earlier is not None
 
     def reply_state(self, key: str) -> dict[str, Any] | None:
         return self._json(self._k("reply", key))
@@ -163,24 +156,17 @@ class Ledger:
             self._add_event(pipe, event)
         pipe.execute()
 
-    def done_folder(self, key: str) -> str | None:
-        value = self.redis.get(self._k("done", key))
-        return value.decode() if isinstance(value, bytes) else None
-
     # --- threads ------------------------------------------------------------------------------------
 
     def thread(self, thread_key: str) -> dict[str, Any] | None:
         return self._json(self._k("thread", thread_key))
-
-    def save_thread(self, thread_key: str, record: dict[str, Any]) -> None:
-        self.redis.set(self._k("thread", thread_key), json.dumps(record, ensure_ascii=False), ex=DECISION_TTL)
 
     def alias_thread(self, message_id: str, thread_key: str) -> None:
         """Map a message of a case to the case, so a reply to any message in it finds the case."""
         self.redis.set(self._k("thread-of", message_id), thread_key, ex=DECISION_TTL)
 
     def save_case(self, thread_key: str, record: dict[str, Any], message_ids: Iterable[str]) -> None:
-        """`save_thread` and `alias_thread` for each message id, in one round trip."""
+        """The case's record and an `alias_thread` for each of its message ids, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self._k("thread", thread_key), json.dumps(record, ensure_ascii=False), ex=DECISION_TTL)
         for message_id in message_ids:

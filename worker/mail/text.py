@@ -302,9 +302,7 @@ _UUID_IN_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 _OTHER_ID_LABEL = re.compile(r"\bid\b|(?-i:ID)|番号|No\.", re.I)
 # "BID: <uuid>" in a signature: the abbreviation alone is too common a word ("bid"), so it counts only in
 # capitals and only with a UUID right after it (bench/heldout.py h1-0225).
-_BID_UUID = re.compile(
-    r"(?<![A-Za-z])BID\s*[:=]\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?![0-9A-Za-z])", re.I
-)
+_BID_UUID = re.compile(r"(?<![A-Za-z])BID\s*[:=]\s*((?i:" + _UUID_IN_TEXT.pattern + r"))(?![0-9A-Za-z])")
 # "ビジネスIDは以下のとおりです。\n<uuid>": a UUID this close after the label, with no other ID label
 # in between, is the business ID.
 _UUID_REACH = 40
@@ -332,6 +330,6 @@ def find_business_id(text: str) -> str | None:
         ):
             return uuid.group(0).lower()
     short = _BID_UUID.search(normalised)
-    if short is not None and short.group(0).startswith("BID"):
+    if short is not None:
         return short.group(1).lower()
     return None
