@@ -51,6 +51,7 @@ class PollerConfig:
     idle_timeout: float = 300.0  # re-issue IDLE at least this often (RFC 2177 section 3: well before 29 min)
     dead_silence: float = 150.0  # Dovecot's "still here" comes every 120 s; longer silence = dead connection
     lease_ttl: int = 30  # seconds; a dead poller's standby takes over within this
+    forgotten_grace: float = 130.0  # seconds to wait before offering once Redis has forgotten the mailbox
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PollerConfig:
@@ -58,6 +59,7 @@ class PollerConfig:
             reoffer_after=settings.reoffer_after,
             poll_interval=min(settings.poll_interval, settings.idle_timeout),
             idle_timeout=settings.idle_timeout,
+            forgotten_grace=settings.forgotten_grace,
         )
 
     @property
@@ -77,6 +79,7 @@ def run_poller(settings: Settings, app: Celery, stop: threading.Event, config: P
     name = settings.imap.name
     ledger = Ledger.connect(settings.redis_url, name)
     backoff = [1.0]  # reset by every healthy scan, doubled by every failure
+    memory = PollerMemory()
 
     def healthy() -> None:
         backoff[0] = 1.0
@@ -93,7 +96,7 @@ def run_poller(settings: Settings, app: Celery, stop: threading.Event, config: P
             backoff[0] = min(backoff[0] * 2, BACKOFF_MAX)
             continue
         try:
-            _watch(mailbox, ledger, app, settings, owner, stop, config, on_healthy=healthy)
+            _watch(mailbox, ledger, app, settings, owner, stop, config, memory, on_healthy=healthy)
         except (OSError, IMAPClientError, redis.RedisError) as exc:
             _report_failure(ledger, name, "watch", exc, backoff[0])
             stop.wait(backoff[0])
@@ -112,17 +115,28 @@ def _report_failure(ledger: Ledger, name: str, stage: str, exc: BaseException, b
                           "error": f"{type(exc).__name__}: {exc}"})
 
 
+@dataclass
+class PollerMemory:
+    """What this poller process has seen in Redis, to notice when Redis forgets it."""
+
+    saw_state: bool = False  # the mailbox's UID state was in Redis at an earlier scan
+
+
 def _watch(
     mailbox: Mailbox, ledger: Ledger, app: Celery, settings: Settings, owner: str,
-    stop: threading.Event, config: PollerConfig, on_healthy: Callable[[], None],
+    stop: threading.Event, config: PollerConfig, memory: PollerMemory, on_healthy: Callable[[], None],
 ) -> None:
     inbox = settings.imap.inbox
     while not stop.is_set():
         if not ledger.renew(LEASE, owner, config.lease_ttl):
             log.warning("poller %s: lost the lease; standing by", settings.imap.name)
             return
+        if memory.saw_state and ledger.uid_state() is None and not wait_out_forgotten_claims(
+                ledger, settings.imap.name, owner, stop, config):
+            return
         started = time.monotonic()
         offered = offer_new(mailbox, ledger, app, settings, owner, config)
+        memory.saw_state = True
         ledger.heartbeat(f"poller:{settings.imap.name}")
         on_healthy()
         if offered:
@@ -133,6 +147,28 @@ def _watch(
             wait_for_change(mailbox, inbox, stop, config, renew)
         else:
             stop.wait(config.poll_interval)
+
+
+def wait_out_forgotten_claims(
+    ledger: Ledger, name: str, owner: str, stop: threading.Event, config: PollerConfig,
+) -> bool:
+    """Hold the offers back until no task that began before Redis lost its data can still be running.
+
+    Redis restarted without persistence forgets the claims of running tasks. A task waiting for a slow
+    SMTP server's 250 keeps running (its cancel is deferred until the witnesses are written), and a second
+    worker given the same mail at once found no witness yet and replied too (fault suite, "Redis restart
+    while a 250 is slow"). Returns False when the lease was lost or the poller was stopped meanwhile.
+    """
+    log.warning("poller %s: Redis has forgotten this mailbox (restarted without persistence?); "
+                "offering again in %.0f s, once tasks that began before have ended", name, config.forgotten_grace)
+    with contextlib.suppress(redis.RedisError):
+        ledger.log_event({"event": "redis-forgot", "mailbox": name, "at": time.time(),
+                          "grace": config.forgotten_grace})
+    deadline = time.monotonic() + config.forgotten_grace
+    while (left := deadline - time.monotonic()) > 0:
+        if stop.wait(min(left, config.renew_every)) or not ledger.renew(LEASE, owner, config.lease_ttl):
+            return False
+    return True
 
 
 def offer_new(

@@ -17,6 +17,7 @@ from worker.adapters.imap import REPLIED_KEYWORD, Mailbox
 from worker.adapters.smtp import Outbox, SendOutcome, SendRejected, wire_bytes
 from worker.adapters.store import Ledger
 from worker.route.keys import reply_message_id
+from worker.termination import termination_deferred
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,23 @@ def send_once(
         return "already-sent(sent-folder)"
     message = render()
     raw = wire_bytes(message)  # serialised once for the SMTP DATA and the Sent copy
-    try:
-        outcome = outbox.send(message, envelope_from="", payload=raw)
-    except SendRejected as exc:
-        ledger.log_event({"event": "reply-rejected", "key": target.key, "at": now.timestamp(), "reason": str(exc)})
-        raise ReplyRefused(str(exc)) from exc
+    with termination_deferred():  # a cancel between the 250 and the witnesses would mean a second reply
+        try:
+            outcome = outbox.send(message, envelope_from="", payload=raw)
+        except SendRejected as exc:
+            ledger.log_event({"event": "reply-rejected", "key": target.key, "at": now.timestamp(),
+                              "reason": str(exc)})
+            raise ReplyRefused(str(exc)) from exc
+        failures = _record_witnesses(target, outcome, reply_id, raw, mailbox, ledger, now)
+    if failures:
+        raise failures[0]
+    return "sent" if outcome is SendOutcome.SENT else "uncertain"
+
+
+def _record_witnesses(
+    target: ReplyTarget, outcome: SendOutcome, reply_id: str, raw: bytes, mailbox: Mailbox, ledger: Ledger,
+    now: datetime,
+) -> list[Exception]:
     # The reply is out: record it with every witness that is up, each on its own, before any failure is
     # raised. Redis restarted between the send and the ledger write once made the retry send a second
     # reply (fault suite, "Redis restart, no persistence", 300 mails): the IMAP keyword must not wait
@@ -71,8 +84,6 @@ def send_once(
     ):
         try:
             record()
-        except Exception as exc:  # noqa: BLE001 (re-raised below, after the other witnesses)
+        except Exception as exc:  # noqa: BLE001 (re-raised by send_once, after the other witnesses)
             failures.append(exc)
-    if failures:
-        raise failures[0]
-    return "sent" if outcome is SendOutcome.SENT else "uncertain"
+    return failures

@@ -97,6 +97,9 @@ class Settings:
     breaker_max: int = 10  # circuit breaker: at most this many auto-replies per sender ...
     breaker_minutes: int = 180  # ... within this many minutes (FreeScout's 10 per 180 minutes)
     reoffer_after: float = 300.0  # seconds before the poller offers a still-unfinished message again
+    # After Redis forgot the mailbox (restart without persistence) the poller waits this long before
+    # offering again, so no task that began before the loss is still running: the task time limit + 10 s.
+    forgotten_grace: float = 130.0
 
     @property
     def from_address(self) -> str:
@@ -167,6 +170,7 @@ class _Reader:
             breaker_max=self.integer("ROUTER_BREAKER_MAX", 10),
             breaker_minutes=self.integer("ROUTER_BREAKER_MINUTES", 180),
             reoffer_after=self.number("ROUTER_REOFFER_AFTER", 300.0),
+            forgotten_grace=self.number("ROUTER_FORGOTTEN_GRACE", 130.0),
         )
         if not 1 <= settings.reply_window_days <= 60:
             self.problems.append("ROUTER_REPLY_WINDOW_DAYS must be between 1 and 60 (RFC 3834, Pigeonhole :days)")

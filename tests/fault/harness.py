@@ -24,6 +24,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
 
+from tests.fault.smtp_faults import FaultySink
 from tests.integration.router import router_env
 from worker.classify.model import Classifier
 from worker.devstack import DevStack, StackInfo, read_spool
@@ -132,6 +133,7 @@ class FaultRun:
     imap_port: int
     smtp_port: int
     overrides: dict[str, str] = field(default_factory=dict)
+    sink: FaultySink | None = None  # the misbehaving SMTP listener, when the scenario has one
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     pollers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -143,6 +145,8 @@ class FaultRun:
             "ROUTER_SMTP_PORT": str(self.smtp_port),
             # Short timings so a lost task is offered again within seconds, not the production 5 minutes.
             "ROUTER_REOFFER_AFTER": "8",
+            # Above every scenario's SMTP timeout: no task from before a Redis loss is still running then.
+            "ROUTER_FORGOTTEN_GRACE": "12",
             "ROUTER_POLL_INTERVAL": "2",
             "ROUTER_IMAP_TIMEOUT": "5",
             "ROUTER_SMTP_TIMEOUT": "2",

@@ -5,6 +5,8 @@
   section 4.5.4.1 / mail-safety.md G) and must not send it again.
 - `mode="defer-first"`: the first DATA of every Message-ID is answered 451 (a transient failure); the
   next attempt is accepted. The customer must get exactly one reply.
+- `mode="slow-250"`: every `every`-th message is stored, then the 250 is held for `hold` seconds (less than
+  the client's timeout) with `holding` set, so a test can break something while a reply awaits its 250.
 
 The spool (one .eml + one .json per accepted message) is read with `worker.devstack.read_spool`.
 """
@@ -27,7 +29,7 @@ from worker.devstack import free_port
 
 class FaultySinkHandler:
     def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0) -> None:
-        if mode not in ("timeout-after-data", "defer-first"):
+        if mode not in ("timeout-after-data", "defer-first", "slow-250"):
             raise ValueError(f"unknown SMTP fault mode {mode!r}")
         self.spool = spool
         self.mode = mode
@@ -35,6 +37,7 @@ class FaultySinkHandler:
         self.hold = hold
         self.deferred: set[str] = set()
         self.held = 0
+        self.holding = threading.Event()
         self._count = 0
         self._lock = threading.Lock()
 
@@ -52,6 +55,11 @@ class FaultySinkHandler:
         if self.mode == "timeout-after-data" and count % self.every == 0:
             self.held += 1
             await asyncio.sleep(self.hold)  # the message is queued; the client times out waiting for 250
+        if self.mode == "slow-250" and count % self.every == 0:
+            self.held += 1
+            self.holding.set()
+            await asyncio.sleep(self.hold)  # the message is queued; the client waits for its 250
+            self.holding.clear()
         return "250 Message accepted for delivery"
 
     def _store(self, data: bytes, envelope: Any, count: int) -> None:

@@ -43,7 +43,7 @@ Inject = Callable[[FaultRun], str]
 def run_scenario(
     scenario: str, stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
     inject: Inject, *, rules: tuple[CutRule, ...] = (), smtp_mode: str | None = None, smtp_every: int = 4,
-    pollers: int = 1,
+    smtp_hold: float = 4.0, pollers: int = 1, overrides: dict[str, str] | None = None,
 ) -> tuple[Outcome, FaultProxy, FaultySink | None]:
     info = stack.sandbox()
     stack.clear_messages()
@@ -53,10 +53,10 @@ def run_scenario(
         for mail in mails:
             client.append("INBOX", mail.raw)
     taxonomy = classifier.taxonomy
-    sink_cm = FaultySink(tmp_path / "smtp", smtp_mode, every=smtp_every) if smtp_mode else contextlib.nullcontext()
+    sink_cm = FaultySink(tmp_path / "smtp", smtp_mode, every=smtp_every, hold=smtp_hold) if smtp_mode else contextlib.nullcontext()
     with FaultProxy(stack.imap_port, rules) as proxy, sink_cm as sink:
         run = FaultRun(stack, info, tmp_path, sink.spool if sink else stack.workdir / "smtp", proxy.port,
-                       sink.port if sink else stack.smtp_port)
+                       sink.port if sink else stack.smtp_port, overrides=dict(overrides or {}), sink=sink)
         try:
             run.start_worker("w-a")
             run.start_worker("w-b")
@@ -117,6 +117,28 @@ def test_it_reconciles_after_redis_restarts_without_persistence(
         return "queue, claims and ledger wiped"
 
     run_scenario("Redis restart, no persistence", fault_stack, classifier, tmp_path, results, inject)
+
+
+def test_it_replies_once_when_redis_restarts_while_a_250_is_slow(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    # Losing the broker makes Celery SIGTERM the running task (our cancel-on-connection-loss setting): a
+    # task killed while its reply awaited the 250 left no witness, and the customer got the reply twice.
+    # And with the claims gone, a second worker given the mail while the first still waited for its 250
+    # found no witness yet and replied too. Both happened before the fixes; each restart here hits both.
+    def inject(run: FaultRun) -> str:
+        assert run.sink is not None
+        for _ in range(3):
+            assert run.sink.handler.holding.wait(60), "no reply was held at DATA"
+            fault_stack.restart_redis()
+            while run.sink.handler.holding.is_set():
+                time.sleep(0.05)
+        return "Redis restarted 3x while a 250 was held 5 s"
+
+    outcome, _, sink = run_scenario("Redis restart while a 250 is slow", fault_stack, classifier, tmp_path,
+                                    results, inject, smtp_mode="slow-250", smtp_every=5, smtp_hold=5.0,
+                                    overrides={"ROUTER_SMTP_TIMEOUT": "10"})
+    assert sink is not None and sink.handler.held >= 3
 
 
 def test_it_resumes_after_dovecot_stops_and_starts(
