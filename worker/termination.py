@@ -1,12 +1,12 @@
-"""Hold off SIGTERM while a few steps that must finish together run.
+"""Hold off Celery's task-ending signals while a few steps that must finish together run.
 
 Celery terminates a running task with SIGTERM when it loses the broker (our
-worker_cancel_long_running_tasks_on_connection_loss) and when a task outlives its time limit. A task
-terminated between the SMTP server's 250 and the first witness of that reply leaves no trace, and the
-retry answers the customer a second time (fault suite, "Redis restart, no persistence", 300 mails: the
-ledger write waited on the dead Redis while the cancel arrived). Inside `termination_deferred()` a
-SIGTERM is only remembered; it is delivered again, to the default or previous handler, on the way out.
-SIGKILL cannot be deferred; docs/reliability.md states that limit.
+worker_cancel_long_running_tasks_on_connection_loss) and when a task outlives its hard time limit, and
+it raises SoftTimeLimitExceeded inside the task on SIGUSR1. A task ended between sending a reply's DATA
+and the first witness of that reply leaves no trace, and the retry answers the customer a second time
+(fault suite, "Redis restart while a 250 is slow": 3 of 3 restarts doubled a reply before this). Inside
+`termination_deferred()` these signals are only remembered; on the way out they are delivered again, to
+the handlers that were there before. SIGKILL cannot be deferred; docs/reliability.md states that limit.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+DEFERRED = (signal.SIGTERM, signal.SIGUSR1)
+
 
 @contextmanager
 def termination_deferred() -> Iterator[None]:
-    """Defer SIGTERM until the block ends; a no-op outside the main thread, where Python cannot catch it."""
+    """Defer SIGTERM and SIGUSR1 until the block ends; a no-op outside the main thread, where Python cannot."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -30,11 +32,12 @@ def termination_deferred() -> Iterator[None]:
     def remember(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    previous = signal.signal(signal.SIGTERM, remember)
+    previous = {signum: signal.signal(signum, remember) for signum in DEFERRED}
     try:
         yield
     finally:
-        # None means a handler installed outside Python; the default action is the honest fallback.
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-        if received:
-            os.kill(os.getpid(), signal.SIGTERM)
+        for signum, handler in previous.items():
+            # None means a handler installed outside Python; the default action is the honest fallback.
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for late in dict.fromkeys(received):
+            os.kill(os.getpid(), late)

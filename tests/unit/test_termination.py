@@ -38,3 +38,23 @@ def test_it_changes_nothing_when_no_signal_came() -> None:
     source = "from worker.termination import termination_deferred\nwith termination_deferred():\n    pass\nprint('done')"
     result = run_script(source)
     assert (result.stdout.strip(), result.returncode) == ("done", 0)
+
+
+def test_it_delivers_celerys_soft_time_limit_after_the_block_too() -> None:
+    source = textwrap.dedent("""
+        import os, signal
+        from worker.termination import termination_deferred
+        class SoftTimeLimit(Exception):
+            pass
+        def soft_limit(signum, frame):
+            raise SoftTimeLimit()
+        signal.signal(signal.SIGUSR1, soft_limit)
+        try:
+            with termination_deferred():
+                os.kill(os.getpid(), signal.SIGUSR1)
+                print("witnesses written", flush=True)
+        except SoftTimeLimit:
+            print("soft limit", flush=True)
+    """)
+    result = run_script(source)
+    assert result.stdout.splitlines() == ["witnesses written", "soft limit"]
