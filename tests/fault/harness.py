@@ -146,7 +146,7 @@ class FaultRun:
             # Short timings so a lost task is offered again within seconds, not the production 5 minutes.
             "ROUTER_REOFFER_AFTER": "8",
             # Above every scenario's SMTP timeout: no task from before a Redis loss is still running then.
-            "ROUTER_FORGOTTEN_GRACE": "12",
+            "ROUTER_FORGOTTEN_GRACE": "9",
             "ROUTER_POLL_INTERVAL": "2",
             "ROUTER_IMAP_TIMEOUT": "5",
             "ROUTER_SMTP_TIMEOUT": "2",

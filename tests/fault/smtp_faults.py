@@ -6,7 +6,8 @@
 - `mode="defer-first"`: the first DATA of every Message-ID is answered 451 (a transient failure); the
   next attempt is accepted. The customer must get exactly one reply.
 - `mode="slow-250"`: every `every`-th message is stored, then the 250 is held for `hold` seconds (less than
-  the client's timeout) with `holding` set, so a test can break something while a reply awaits its 250.
+  the client's timeout) with `holding` set, so a test can break something while a reply awaits its 250;
+  `limit` holds at most, so the rest of the run is not slowed down.
 
 The spool (one .eml + one .json per accepted message) is read with `worker.devstack.read_spool`.
 """
@@ -28,13 +29,14 @@ from worker.devstack import free_port
 
 
 class FaultySinkHandler:
-    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0) -> None:
+    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0, limit: int = 0) -> None:
         if mode not in ("timeout-after-data", "defer-first", "slow-250"):
             raise ValueError(f"unknown SMTP fault mode {mode!r}")
         self.spool = spool
         self.mode = mode
         self.every = every
         self.hold = hold
+        self.limit = limit  # 0: no limit
         self.deferred: set[str] = set()
         self.held = 0
         self.holding = threading.Event()
@@ -55,7 +57,7 @@ class FaultySinkHandler:
         if self.mode == "timeout-after-data" and count % self.every == 0:
             self.held += 1
             await asyncio.sleep(self.hold)  # the message is queued; the client times out waiting for 250
-        if self.mode == "slow-250" and count % self.every == 0:
+        if self.mode == "slow-250" and count % self.every == 0 and not 0 < self.limit <= self.held:
             self.held += 1
             self.holding.set()
             await asyncio.sleep(self.hold)  # the message is queued; the client waits for its 250
@@ -78,10 +80,10 @@ def _message_id(data: bytes) -> str:
 class FaultySink:
     """A running faulty SMTP listener on a free loopback port; a context manager."""
 
-    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0) -> None:
+    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0, limit: int = 0) -> None:
         spool.mkdir(parents=True, exist_ok=True)
         self.spool = spool
-        self.handler = FaultySinkHandler(spool, mode, every, hold)
+        self.handler = FaultySinkHandler(spool, mode, every, hold, limit)
         self.port = free_port()
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
