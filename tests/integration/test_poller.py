@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
@@ -143,25 +144,28 @@ def test_it_hands_the_lease_to_the_standby_when_the_active_poller_stops(
 def test_it_waits_out_running_tasks_before_offering_again_after_redis_forgot_the_mailbox(
     stack: DevStack, sandbox: StackInfo, settings: Settings,
 ) -> None:
-    config = PollerConfig(reoffer_after=300, poll_interval=0.5, idle_timeout=0.5, forgotten_grace=4.0)
-    app = create_app(settings)
     ledger = Ledger.connect(settings.redis_url, settings.imap.name)
-    stop = threading.Event()
-    poller = threading.Thread(target=run_poller, args=(settings, app, stop, config), daemon=True)
-    poller.start()
-    deliver(stack, sandbox, 2)
-    try:
+    with running_poller(settings, PollerConfig(poll_interval=0.5, idle_timeout=0.5, forgotten_grace=4.0)):
+        deliver(stack, sandbox, 2)
         _wait(lambda: queued(settings) == 2)
         # What a Redis restarted without persistence looks like to this mailbox: its keys and queue gone.
-        keys = [*ledger.redis.scan_iter(match=ledger.prefix + "*"), queue_name(settings)]
-        ledger.redis.delete(*keys)
+        ledger.redis.delete(*ledger.redis.scan_iter(match=ledger.prefix + "*"), queue_name(settings))
         _wait(lambda: any(e.get("event") == "redis-forgot" for e in ledger.events()))
         held_back = queued(settings)
         _wait(lambda: queued(settings) == 2)  # after the grace, everything still in INBOX is offered again
+    assert held_back == 0
+
+
+@contextlib.contextmanager
+def running_poller(settings: Settings, config: PollerConfig) -> Iterator[None]:
+    stop = threading.Event()
+    poller = threading.Thread(target=run_poller, args=(settings, create_app(settings), stop, config), daemon=True)
+    poller.start()
+    try:
+        yield
     finally:
         stop.set()
         poller.join(timeout=30)
-    assert held_back == 0
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> None:
