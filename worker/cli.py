@@ -1,9 +1,12 @@
 """`python -m worker <command>`: the entry points staff and deployments use.
 
   classify PATH...   one JSON line per message: what the worker would do with it (no I/O but reading)
-  worker             a Celery worker process (`--concurrency N`, `--hostname NAME`)
+  worker             a Celery worker process (`--concurrency N`, `--hostname NAME`, `--mailbox NAME`)
   poller             the inbox watcher that offers new mail to the workers
   run                worker + poller as separate processes, until Ctrl-C
+
+With ROUTER_MAILBOXES_FILE set, `worker`, `poller` and `run` serve every mailbox the file lists
+(`worker.mailboxes`): `run` starts one worker process per mailbox and one poller process for all.
   demo               the whole product on a throwaway local stack, with bundled sample mail
   dashboard          the staff web app
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -34,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = sub.add_parser("worker", help="run a Celery worker process")
     work.add_argument("--concurrency", type=int, default=2)
     work.add_argument("--hostname", default=None, help="Celery node name, e.g. worker1@%%h")
+    work.add_argument("--mailbox", default=None, help="with ROUTER_MAILBOXES_FILE: the mailbox whose queue to serve")
     sub.add_parser("poller", help="watch the inbox and offer new mail to the workers")
     run = sub.add_parser("run", help="worker + poller until interrupted")
     run.add_argument("--concurrency", type=int, default=2)
@@ -58,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return export_corrections_cli()
 
+    # Imported here, not above: worker.mailboxes imports Celery, which classify never needs.
+    from worker.mailboxes import FILE_VARIABLE
+
+    if os.environ.get(FILE_VARIABLE):
+        return _several_mailboxes(args, parser)
     settings = _settings_or_exit()
     _configure_logging(settings)
     if args.command == "worker":
@@ -65,9 +75,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "poller":
         return run_poller_until_signal(settings)
     if args.command == "run":
-        return run_both(args.concurrency)
+        return run_both(process_commands(args.concurrency, ()))
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _several_mailboxes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`worker`, `poller` and `run` when ROUTER_MAILBOXES_FILE lists the mailboxes."""
+    from worker.mailboxes import main as mailboxes_main
+    from worker.mailboxes import settings_for_env
+
+    if args.command == "poller":
+        return mailboxes_main(["poller"])
+    if args.command == "worker":
+        if not args.mailbox:
+            parser.error("ROUTER_MAILBOXES_FILE is set: say which mailbox this worker serves (--mailbox NAME)")
+        hostname = ["--hostname", args.hostname] if args.hostname else []
+        return mailboxes_main(["worker", "--mailbox", args.mailbox, f"--concurrency={args.concurrency}", *hostname])
+    try:
+        names = tuple(settings.imap.name for settings in settings_for_env())
+    except SettingsError as exc:
+        print(f"python -m worker: {exc}", file=sys.stderr)
+        return 2
+    return run_both(process_commands(args.concurrency, names))
 
 
 def _settings_or_exit() -> Settings:
@@ -148,17 +178,26 @@ def run_poller_until_signal(settings: Settings) -> int:
     return 0
 
 
-def run_both(concurrency: int) -> int:
-    """Worker and poller as separate processes, as in production; stops both on Ctrl-C."""
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "worker", "worker", f"--concurrency={concurrency}"]),
-        subprocess.Popen([sys.executable, "-m", "worker", "poller"]),
-    ]
+def process_commands(concurrency: int, mailboxes: Sequence[str]) -> list[list[str]]:
+    """The processes of `run`: one worker (per mailbox, when a mailboxes file names them) and one poller."""
+    python = [sys.executable, "-m", "worker"]
+    if not mailboxes:
+        return [[*python, "worker", f"--concurrency={concurrency}"], [*python, "poller"]]
+    # Celery node names must differ between workers on one host; the mailbox name is unique and readable.
+    return [[*python, "worker", f"--concurrency={concurrency}", "--mailbox", name, f"--hostname={name}@%h"]
+            for name in mailboxes] + [[*python, "poller"]]
+
+
+def run_both(commands: Sequence[Sequence[str]]) -> int:
+    """The workers and the poller as separate processes, as in production; stops all of them on Ctrl-C or
+    SIGTERM (`docker stop`, systemd), or when one of them ends."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    procs = [subprocess.Popen(list(command)) for command in commands]
     try:
-        while all(p.poll() is None for p in procs):
-            threading.Event().wait(1.0)
-    except KeyboardInterrupt:
-        pass
+        while not stop.is_set() and all(p.poll() is None for p in procs):
+            stop.wait(1.0)
     finally:
         for p in procs:
             if p.poll() is None:
