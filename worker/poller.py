@@ -87,7 +87,10 @@ def run_poller(settings: Settings, app: Celery, stop: threading.Event, config: P
     while not stop.is_set():
         try:
             if not (ledger.renew(LEASE, owner, config.lease_ttl) or ledger.claim(LEASE, owner, config.lease_ttl)):
-                stop.wait(2.0)  # another replica holds the lease: stand by
+                # Another replica holds the lease: stand by, but notice the mailbox's state, so a takeover
+                # right after Redis lost its data still waits out the tasks that were running.
+                memory.saw_state = memory.saw_state or ledger.uid_state() is not None
+                stop.wait(2.0)
                 continue
             mailbox = Mailbox.connect(settings.imap)
         except (OSError, IMAPClientError, redis.RedisError) as exc:

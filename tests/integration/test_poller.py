@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 import redis
@@ -156,13 +160,49 @@ def test_it_waits_out_running_tasks_before_offering_again_after_redis_forgot_the
     assert held_back == 0
 
 
+def test_it_makes_a_standby_that_takes_over_after_redis_forgot_the_mailbox_wait_too(
+    stack: DevStack, sandbox: StackInfo, settings: Settings,
+) -> None:
+    ledger = Ledger.connect(settings.redis_url, settings.imap.name)
+    config = PollerConfig(poll_interval=0.5, idle_timeout=0.5, lease_ttl=2, forgotten_grace=4.0)
+
+    def forgot() -> int:
+        return sum(e.get("event") == "redis-forgot" for e in ledger.events())
+
+    with running_poller(settings, config) as first:
+        _wait(lambda: ledger.holder(LEASE) is not None)
+        with running_poller(settings, config) as second:  # the standby
+            deliver(stack, sandbox, 2)
+            _wait(lambda: queued(settings) == 2)
+            time.sleep(2.5)  # the standby has looked at the mailbox's state at least once
+            ledger.redis.delete(*ledger.redis.scan_iter(match=ledger.prefix + "*"), queue_name(settings))
+            _wait(lambda: forgot() == 1)  # the poller that got the lease again waits out the grace ...
+            active = first if ledger.holder(LEASE) == first.owner else second
+            active.stop.set()  # ... and dies meanwhile; the other one takes over
+            _wait(lambda: forgot() == 2)  # and it waits too, instead of offering at once
+            held_back = queued(settings)
+            _wait(lambda: queued(settings) == 2)
+    assert held_back == 0
+
+
+@dataclass(frozen=True)
+class RunningPoller:
+    stop: threading.Event
+    thread: threading.Thread
+
+    @property
+    def owner(self) -> str:  # as poller_owner() says it inside the thread
+        return f"{socket.gethostname()}:{os.getpid()}:{self.thread.ident}"
+
+
 @contextlib.contextmanager
-def running_poller(settings: Settings, config: PollerConfig) -> Iterator[None]:
+def running_poller(settings: Settings, config: PollerConfig) -> Iterator[RunningPoller]:
+    """A poller thread for the block; setting its `stop` ends it early."""
     stop = threading.Event()
     poller = threading.Thread(target=run_poller, args=(settings, create_app(settings), stop, config), daemon=True)
     poller.start()
     try:
-        yield
+        yield RunningPoller(stop, poller)
     finally:
         stop.set()
         poller.join(timeout=30)
