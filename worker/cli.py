@@ -82,22 +82,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _several_mailboxes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """`worker`, `poller` and `run` when ROUTER_MAILBOXES_FILE lists the mailboxes."""
-    from worker.mailboxes import main as mailboxes_main
-    from worker.mailboxes import settings_for_env
+    from worker.mailboxes import select_mailbox, settings_for_env, watch_all_until_signal
 
-    if args.command == "poller":
-        return mailboxes_main(["poller"])
-    if args.command == "worker":
-        if not args.mailbox:
-            parser.error("ROUTER_MAILBOXES_FILE is set: say which mailbox this worker serves (--mailbox NAME)")
-        hostname = ["--hostname", args.hostname] if args.hostname else []
-        return mailboxes_main(["worker", "--mailbox", args.mailbox, f"--concurrency={args.concurrency}", *hostname])
     try:
-        names = tuple(settings.imap.name for settings in settings_for_env())
+        mailboxes = settings_for_env()
+        if args.command == "worker":
+            if not args.mailbox:
+                parser.error("ROUTER_MAILBOXES_FILE is set: say which mailbox this worker serves (--mailbox NAME)")
+            mailboxes = (select_mailbox(mailboxes, args.mailbox),)
     except SettingsError as exc:
         print(f"python -m worker: {exc}", file=sys.stderr)
         return 2
-    return run_both(process_commands(args.concurrency, names))
+    _configure_logging(mailboxes[0])
+    if args.command == "worker":
+        return run_worker(mailboxes[0], args.concurrency, args.hostname)
+    if args.command == "poller":
+        return watch_all_until_signal(mailboxes)
+    return run_both(process_commands(args.concurrency, [settings.imap.name for settings in mailboxes]))
 
 
 def _settings_or_exit() -> Settings:
@@ -171,11 +172,16 @@ def run_poller_until_signal(settings: Settings) -> int:
     from worker.celery_app import create_app
     from worker.poller import run_poller
 
+    run_poller(settings, create_app(settings), stop_on_signals())
+    return 0
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that Ctrl-C (SIGINT) or SIGTERM (`docker stop`, systemd) sets, for a clean shutdown."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    run_poller(settings, create_app(settings), stop)
-    return 0
+    return stop
 
 
 def process_commands(concurrency: int, mailboxes: Sequence[str]) -> list[list[str]]:
@@ -191,9 +197,7 @@ def process_commands(concurrency: int, mailboxes: Sequence[str]) -> list[list[st
 def run_both(commands: Sequence[Sequence[str]]) -> int:
     """The workers and the poller as separate processes, as in production; stops all of them on Ctrl-C or
     SIGTERM (`docker stop`, systemd), or when one of them ends."""
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     procs = [subprocess.Popen(list(command)) for command in commands]
     try:
         while not stop.is_set() and all(p.poll() is None for p in procs):

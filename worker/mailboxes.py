@@ -29,7 +29,6 @@ import argparse
 import logging
 import os
 import re
-import signal
 import threading
 import time
 import tomllib
@@ -255,8 +254,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from worker.logs import configure
 
     configure(json_lines=mailboxes[0].log_json)
-    from worker.celery_app import create_app
-
     if args.command == "worker":
         from worker.cli import run_worker
 
@@ -270,9 +267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             stale |= bad
             print(f"{name}\t{'never' if age is None else f'{age:.0f} s ago'}\t{'STALE' if bad else 'ok'}")
         return 1 if stale else 0
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    return watch_all_until_signal(mailboxes)
+
+
+def watch_all_until_signal(mailboxes: Sequence[Settings]) -> int:
+    """`watch_all` until Ctrl-C or SIGTERM; then wait for the poller threads to release their leases."""
+    from worker.celery_app import create_app
+    from worker.cli import stop_on_signals
+
+    stop = stop_on_signals()
     threads = watch_all(mailboxes, stop, create_app)
     while not stop.is_set():
         stop.wait(1.0)

@@ -134,11 +134,12 @@ def _watch(
         if not ledger.renew(LEASE, owner, config.lease_ttl):
             log.warning("poller %s: lost the lease; standing by", settings.imap.name)
             return
-        if memory.saw_state and ledger.uid_state() is None and not wait_out_forgotten_claims(
+        previous = ledger.uid_state()
+        if previous is None and memory.saw_state and not wait_out_forgotten_claims(
                 ledger, settings.imap.name, owner, stop, config):
             return
         started = time.monotonic()
-        offered = offer_new(mailbox, ledger, app, settings, owner, config)
+        offered = offer_new(mailbox, ledger, app, settings, owner, config, previous)
         memory.saw_state = True
         ledger.heartbeat(f"poller:{settings.imap.name}")
         on_healthy()
@@ -175,12 +176,14 @@ def wait_out_forgotten_claims(
 
 
 def offer_new(
-    mailbox: Mailbox, ledger: Ledger, app: Celery, settings: Settings, owner: str, config: PollerConfig
+    mailbox: Mailbox, ledger: Ledger, app: Celery, settings: Settings, owner: str, config: PollerConfig,
+    previous: tuple[int, int] | None,
 ) -> int:
-    """Offer every UID in INBOX whose offer (keyed by UIDVALIDITY and UID) has expired; returns how many."""
+    """Offer every UID in INBOX whose offer (keyed by UIDVALIDITY and UID) has expired; returns how many.
+
+    `previous` is `ledger.uid_state()` as the caller read it before this scan."""
     inbox = settings.imap.inbox
     state = mailbox.select(inbox)
-    previous = ledger.uid_state()
     if previous is not None and previous[0] != state.uidvalidity:
         # RFC 3501 section 2.3.1.1: UIDs from another UIDVALIDITY mean nothing now. Offers and claims are
         # keyed by UIDVALIDITY, so the old ones are simply forgotten (they expire) and every message is

@@ -67,8 +67,8 @@ def test_it_offers_each_message_once_per_offer_window(
     ledger = Ledger.connect(settings.redis_url, settings.imap.name)
     app = create_app(settings)
 
-    assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig()) == 3
-    assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig()) == 0
+    assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig(), ledger.uid_state()) == 3
+    assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig(), ledger.uid_state()) == 0
     assert queued(settings) == 3
 
 
@@ -78,13 +78,13 @@ def test_it_offers_the_whole_inbox_again_when_uidvalidity_changes(
     deliver(stack, sandbox, 2)
     ledger = Ledger.connect(settings.redis_url, settings.imap.name)
     app = create_app(settings)
-    offer_new(mailbox, ledger, app, settings, "me", PollerConfig())
+    offer_new(mailbox, ledger, app, settings, "me", PollerConfig(), ledger.uid_state())
 
     new = uid_validity_bump(stack, sandbox.imap_user)
     mailbox.logout()
     fresh = Mailbox.connect(settings.imap)
     try:
-        assert offer_new(fresh, ledger, app, settings, "me", PollerConfig()) == 2
+        assert offer_new(fresh, ledger, app, settings, "me", PollerConfig(), ledger.uid_state()) == 2
     finally:
         fresh.logout()
     assert ledger.uid_state() == (new, 2)

@@ -163,15 +163,18 @@ class Ledger:
 
     def alias_thread(self, message_id: str, thread_key: str) -> None:
         """Map a message of a case to the case, so a reply to any message in it finds the case."""
-        self.redis.set(self._k("thread-of", message_id), thread_key, ex=DECISION_TTL)
+        self._alias(self.redis, message_id, thread_key)
 
     def save_case(self, thread_key: str, record: dict[str, Any], message_ids: Iterable[str]) -> None:
         """The case's record and an `alias_thread` for each of its message ids, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self._k("thread", thread_key), json.dumps(record, ensure_ascii=False), ex=DECISION_TTL)
         for message_id in message_ids:
-            pipe.set(self._k("thread-of", message_id), thread_key, ex=DECISION_TTL)
+            self._alias(pipe, message_id, thread_key)
         pipe.execute()
+
+    def _alias(self, client: redis.Redis | Pipeline, message_id: str, thread_key: str) -> None:
+        client.set(self._k("thread-of", message_id), thread_key, ex=DECISION_TTL)
 
     def thread_of(self, message_ids: Iterable[str]) -> str | None:
         for message_id in message_ids:
