@@ -75,6 +75,12 @@ def test_it_drops_signatures(signature: str) -> None:
     assert new_text(f"アラートの見方を教えてください。\n\n{signature}") == "アラートの見方を教えてください。"
 
 
+@pytest.mark.parametrize("footer", ["Sent from my iPhone", "\nSent from my iPhone\n", "iPhoneから送信", "Get Outlook for Android"])
+def test_it_finds_no_text_of_the_customers_own_in_a_body_that_is_only_a_phone_footer(footer: str) -> None:
+    # The question of such a mail is in its subject; the footer must not be read as the request.
+    assert new_text(footer) == ""
+
+
 @pytest.mark.parametrize(
     "disclaimer",
     [

@@ -157,7 +157,8 @@ def _before_signature(lines: list[str]) -> list[str]:
     start = max(1, len(lines) - _SIGNATURE_WINDOW)
     for index in range(len(lines)):
         stripped = lines[index].strip()
-        if index > 0 and _SENT_FROM.match(stripped):
+        if _SENT_FROM.match(stripped):
+            # Even as the first line: a mail whose body is only the phone's footer asks in its subject.
             return lines[:index]
         if index >= start and _SIGNATURE_SEPARATOR.match(stripped):
             return lines[:index]
