@@ -158,6 +158,14 @@ def test_it_reads_the_same_text_from_a_parsed_mail_as_from_a_training_record() -
     assert inquiry_text(mail).subject == "APIの不具合"
 
 
+def test_it_reads_the_subject_as_the_question_when_the_body_says_nothing_of_its_own() -> None:
+    subject_only = model_text("ログを全部見て侵害されていないか確認してください", "件名の通りです。\n\n山田")
+    with_body = model_text("ログについて", "先月分のログを全部見て、侵害されていないか確認していただけますか。")
+
+    assert "侵害されていないか" in subject_only.body
+    assert with_body.body == "先月分のログを全部見て、侵害されていないか確認していただけますか。"
+
+
 def test_it_predicts_an_unseen_request_in_each_scope(classifier: Classifier) -> None:
     script = classifier.predict(inquiry("お願い", "お世話になっております。\nアラートをCSVに出すPythonスクリプトを作成してください。"))
     sensor = classifier.predict(inquiry("障害", "お世話になっております。\nEndpoint Sensorが接続できません。"))

@@ -58,7 +58,8 @@ def candidates(subject: str, body: str) -> list[str]:
     """The parts of a mail that may carry a label: the subject, then the body's sentences."""
     found = sentences(body)
     if len(subject.strip()) >= MIN_SENTENCE_CHARS:
-        found = [subject.strip(), *found]
+        # A body that says nothing of its own already carries the subject (features.model_text).
+        found = [subject.strip(), *(sentence for sentence in found if sentence != subject.strip())]
     return found
 
 

@@ -31,6 +31,10 @@ class ModelText:
     body: str
 
 
+# A body with fewer characters than this (whitespace aside) cannot hold a question of its own.
+SHORT_BODY_CHARS = 20
+
+
 @dataclass(frozen=True)
 class FeatureSettings:
     char_ngrams: tuple[int, int] = (1, 3)
@@ -42,12 +46,22 @@ class FeatureSettings:
 
 def model_text(subject: str, body: str) -> ModelText:
     """The one recipe: training builds it from JSONL subject+body, prediction from an Inquiry."""
-    return ModelText(subject=normalise(_strip_reply_prefix(subject)), body=normalise(new_text(body)))
+    return _model_text(subject, new_text(body))
 
 
 def inquiry_text(inquiry: Inquiry) -> ModelText:
     """The same recipe on a parsed mail: parse already computed `new_text(normalise(body))`."""
-    return ModelText(subject=normalise(_strip_reply_prefix(inquiry.subject)), body=normalise(inquiry.new_text))
+    return _model_text(inquiry.subject, inquiry.new_text)
+
+
+def _model_text(subject: str, own_text: str) -> ModelText:
+    subject = normalise(_strip_reply_prefix(subject))
+    body = normalise(own_text)
+    if len("".join(body.split())) < SHORT_BODY_CHARS:
+        # "件名の通りです。", "Sent from my iPhone" or nothing: the question is the subject, so the body
+        # features read it too, at full weight, as they would had the customer written it in the body.
+        body = (subject + "\n" + body).strip()
+    return ModelText(subject=subject, body=body)
 
 
 def _strip_reply_prefix(subject: str) -> str:
