@@ -1,6 +1,6 @@
 """Write and read model bundles: `models/<version>/` with the model, a taxonomy copy, metrics and a card.
 
-    model.skops     the vectorizers and scorer arrays, saved with skops (never an unchecked pickle)
+    model.skops     the vectorizers, scorer and stacker arrays, saved with skops (never an unchecked pickle)
     taxonomy.toml   the exact taxonomy the model was trained with
     metrics.json    cross-validation, evaluation-split and gate figures; the data hash
     MODEL_CARD.md   the same for people
@@ -25,10 +25,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from worker.classify.features import FeatureSpace
 from worker.classify.model import CURRENT_LINK, Classifier
-from worker.classify.scorer import LinearScorer
+from worker.classify.scorer import LinearScorer, Stacker
 from worker.route.taxonomy import parse_taxonomy
 
-FORMAT = 1
+FORMAT = 2  # 2: the stacker's arrays (2026-11-26)
 MODEL_FILE = "model.skops"
 TAXONOMY_FILE = "taxonomy.toml"
 METRICS_FILE = "metrics.json"
@@ -83,6 +83,8 @@ def write_bundle(
         "intercepts": classifier.scorer.intercepts,
         "calibration_a": classifier.scorer.calibration_a,
         "calibration_b": classifier.scorer.calibration_b,
+        "stack_weights": classifier.stacker.weights,
+        "stack_intercepts": classifier.stacker.intercepts,
         "thresholds": classifier.thresholds,
     }
     sio.dump(state, folder / MODEL_FILE)
@@ -106,7 +108,9 @@ def read_bundle(folder: Path) -> Classifier:
         raise ModelNotFound(f"{folder}: not a model bundle (no {MANIFEST_FILE}); run `make train`")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
-        raise BundleError(f"{folder}: bundle format {manifest.get('format')!r}, this worker reads {FORMAT}")
+        raise BundleError(
+            f"{folder}: bundle format {manifest.get('format')!r}, this worker reads {FORMAT}: run `make train`"
+        )
     for name, expected in manifest["sha256"].items():
         path = folder / name
         if not path.is_file() or _sha256(path) != expected:
@@ -144,6 +148,10 @@ def _classifier(folder: Path, manifest: dict[str, Any], state: dict[str, Any]) -
             intercepts=np.asarray(state["intercepts"]),
             calibration_a=np.asarray(state["calibration_a"]),
             calibration_b=np.asarray(state["calibration_b"]),
+        ),
+        stacker=Stacker(
+            weights=np.asarray(state["stack_weights"], dtype=np.float64),
+            intercepts=np.asarray(state["stack_intercepts"], dtype=np.float64),
         ),
         thresholds=np.asarray(state["thresholds"], dtype=np.float64),
     )

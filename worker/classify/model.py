@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from worker.classify.attribution import candidates, evidence_for
 from worker.classify.features import FeatureSpace, ModelText, inquiry_text
 from worker.classify.flags import detect_flags
-from worker.classify.scorer import LinearScorer
+from worker.classify.scorer import LinearScorer, Stacker
 from worker.domain import Inquiry, Prediction
 from worker.route.taxonomy import Taxonomy
 
@@ -28,14 +29,43 @@ class ModelNotFound(FileNotFoundError):
 
 
 @dataclass(frozen=True)
+class Readings:
+    """What level one says about each mail: log-odds for the whole mail, and for each candidate sentence."""
+
+    whole: np.ndarray  # (n, K)
+    parts: tuple[tuple[str, ...], ...]  # each mail's candidate sentences (attribution.candidates)
+    per_sentence: tuple[np.ndarray, ...]  # each mail's (len(parts[i]), K)
+
+    def stacked(self) -> np.ndarray:
+        """(n, 2K): the whole mail, then the strongest sentence per category (the whole mail when it
+        has no sentence long enough to be a candidate)."""
+        strongest = np.array(
+            [rows.max(axis=0) if len(rows) else whole for rows, whole in zip(self.per_sentence, self.whole, strict=True)]
+        ).reshape(self.whole.shape)
+        return np.hstack([self.whole, strongest])
+
+
+def read_mails(features: FeatureSpace, scorer: LinearScorer, texts: Sequence[ModelText]) -> Readings:
+    """Level one over the mails and all their sentences, each set in one batch."""
+    parts = tuple(tuple(candidates(text.subject, text.body)) for text in texts)
+    flat = [sentence for sentences in parts for sentence in sentences]
+    whole = scorer.log_odds(features.fast_transform(texts)) if texts else np.zeros((0, scorer.weights.shape[1]))
+    flat_odds = scorer.log_odds(features.transform_sentences(flat)) if flat else np.zeros((0, whole.shape[1]))
+    bounds = np.cumsum([0, *(len(sentences) for sentences in parts)])
+    per_sentence = tuple(flat_odds[bounds[i] : bounds[i + 1]] for i in range(len(parts)))
+    return Readings(whole=whole, parts=parts, per_sentence=per_sentence)
+
+
+@dataclass(frozen=True)
 class Classifier:
-    """A trained bundle: features, per-category scorer and thresholds, and the taxonomy it knows."""
+    """A trained bundle: features, level-one scorer, stacker and thresholds, and the taxonomy it knows."""
 
     taxonomy: Taxonomy
     version: str
     labels: tuple[str, ...]
     features: FeatureSpace
     scorer: LinearScorer
+    stacker: Stacker
     thresholds: np.ndarray  # (n_labels,); above 1 means "never predicted automatically"
 
     def predict(self, inquiry: Inquiry) -> Prediction:
@@ -48,34 +78,22 @@ class Classifier:
 
     def scores(self, texts: Sequence[ModelText]) -> np.ndarray:
         """Calibrated probabilities, (n_texts, n_labels)."""
-        if not texts:
-            return np.zeros((0, len(self.labels)))
-        return self.scorer.probabilities(self.features.fast_transform(texts))
+        return self.stacker.probabilities(read_mails(self.features, self.scorer, texts).stacked())
 
     def predict_texts(self, texts: Sequence[ModelText], flags: Sequence[tuple[str, ...]]) -> list[Prediction]:
-        scores = self.scores(texts)
+        readings = read_mails(self.features, self.scorer, texts)
+        scores = self.stacker.probabilities(readings.stacked())
         above = scores >= self.thresholds
         out_of_scope = np.array([label in self.taxonomy.out_of_scope_labels for label in self.labels])
-        evidence = self._evidence(texts, above & out_of_scope)
+        wanted = above & out_of_scope
+        evidence = {
+            i: evidence_for(readings.parts[i], expit(readings.per_sentence[i]), list(np.flatnonzero(wanted[i])), self.thresholds)
+            for i in range(len(texts))
+            if wanted[i].any() and readings.parts[i]
+        }
         return [
             self._prediction(scores[i], above[i], flags[i], evidence.get(i, {})) for i in range(len(texts))
         ]
-
-    def _evidence(self, texts: Sequence[ModelText], wanted: np.ndarray) -> dict[int, dict[int, tuple[str, ...]]]:
-        """Evidence for every predicted out-of-scope label, all sentences of the batch scored at once."""
-        rows = [i for i in range(len(texts)) if wanted[i].any()]
-        parts = {i: candidates(texts[i].subject, texts[i].body) for i in rows}
-        flat = [sentence for i in rows for sentence in parts[i]]
-        if not flat:
-            return {}
-        flat_scores = self.scorer.probabilities(self.features.transform_sentences(flat))
-        found, start = {}, 0
-        for i in rows:
-            block = flat_scores[start : start + len(parts[i])]
-            start += len(parts[i])
-            if parts[i]:
-                found[i] = evidence_for(parts[i], block, list(np.flatnonzero(wanted[i])), self.thresholds)
-        return found
 
     def _prediction(
         self, row: np.ndarray, above: np.ndarray, flags: tuple[str, ...], evidence: dict[int, tuple[str, ...]]

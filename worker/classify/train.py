@@ -35,6 +35,7 @@ from worker.classify.training import (
     Prepared,
     TrainSettings,
     fit_classifier,
+    out_of_fold_readings,
     out_of_fold_scores,
     prepare,
     thresholds_from,
@@ -85,9 +86,10 @@ def run(data_dir: Path, models_dir: Path, force: bool, settings: TrainSettings, 
     inquiries = prepared.is_inquiry
     out_of_scope = taxonomy.out_of_scope_labels
     progress(f"cross-validating ({settings.folds} folds) on the training split ...")
-    oof = out_of_fold_scores(
-        _pick(prepared.texts, train), prepared.truth[train], _pick(prepared.groups, train), taxonomy, settings, progress
+    readings = out_of_fold_readings(
+        _pick(prepared.texts, train), prepared.truth[train], _pick(prepared.groups, train), settings, progress
     )
+    oof = out_of_fold_scores(readings, prepared.truth[train], _pick(prepared.groups, train), settings)
     thresholds = thresholds_from(oof, prepared.truth[train], taxonomy, settings)
     train_inquiries = inquiries[train]
     cv = label_metrics(prepared.truth[train][train_inquiries], oof[train_inquiries], thresholds, taxonomy.labels, out_of_scope)
@@ -104,7 +106,9 @@ def run(data_dir: Path, models_dir: Path, force: bool, settings: TrainSettings, 
 
     progress("fitting the model on the training split ...")
     version = _new_version(models_dir, summary["sha256"])
-    classifier = fit_classifier(_pick(prepared.texts, train), prepared.truth[train], thresholds, taxonomy, version, settings)
+    classifier = fit_classifier(
+        _pick(prepared.texts, train), prepared.truth[train], thresholds, taxonomy, version, settings, readings
+    )
 
     evaluation = prepared.in_evaluation & inquiries
     new_eval = label_metrics(

@@ -1,4 +1,4 @@
-"""Fit a classifier from records: targets, cross-validated out-of-fold scores, thresholds, final fit.
+"""Fit a classifier from records: targets, out-of-fold readings and scores, thresholds, final fit.
 
 Pure computation over in-memory records; `worker.classify.train` does the files, report and gate.
 """
@@ -13,8 +13,8 @@ import numpy as np
 
 from worker.classify.dataset import DatasetError, Record
 from worker.classify.features import FeatureSettings, ModelText, fit_features, model_text
-from worker.classify.model import Classifier
-from worker.classify.scorer import EstimatorSettings, fit_scorer
+from worker.classify.model import Classifier, read_mails
+from worker.classify.scorer import EstimatorSettings, fit_scorer, fit_stacker
 from worker.classify.split import check_no_leak, duplicate_groups, evaluation_mask, fold_numbers
 from worker.classify.thresholds import ThresholdSettings, choose_thresholds
 from worker.route.taxonomy import Taxonomy
@@ -89,7 +89,13 @@ def fit_classifier(
     taxonomy: Taxonomy,
     version: str,
     settings: TrainSettings,
+    readings: np.ndarray | None = None,
 ) -> Classifier:
+    """Level one on all `texts`; the stacker on `readings`, level one's out-of-fold readings of the same
+    texts (`out_of_fold_readings`), computed here when the caller has none."""
+    if readings is None:
+        groups = duplicate_groups([str(i) for i in range(len(texts))], [text_key(t) for t in texts])
+        readings = out_of_fold_readings(texts, truth, groups, settings, lambda _: None)
     features = fit_features(texts, settings.features)
     scorer = fit_scorer(features.transform(texts), truth, settings.estimator)
     return Classifier(
@@ -98,34 +104,48 @@ def fit_classifier(
         labels=taxonomy.labels,
         features=features,
         scorer=scorer,
+        stacker=fit_stacker(readings, truth, settings.estimator),
         thresholds=np.asarray(thresholds, dtype=np.float64),
     )
 
 
-def out_of_fold_scores(
+def out_of_fold_readings(
     texts: Sequence[ModelText],
     truth: np.ndarray,
     groups: Sequence[str],
-    taxonomy: Taxonomy,
     settings: TrainSettings,
     progress: Progress,
 ) -> np.ndarray:
-    """Each row scored by a model that never saw its duplicate group (grouped k-fold)."""
+    """(n, 2K): level one's readings of each row by a model that never saw its duplicate group."""
     folds = fold_numbers(groups, settings.folds)
-    scores = np.zeros(truth.shape, dtype=np.float64)
-    never = np.full(truth.shape[1], 2.0)
+    readings = np.zeros((len(texts), 2 * truth.shape[1]), dtype=np.float64)
     for fold in range(settings.folds):
         started = time.monotonic()
         test = folds == fold
-        train = ~test
         if not test.any():
             continue
-        model = fit_classifier(
-            [t for t, keep in zip(texts, train, strict=True) if keep], truth[train], never, taxonomy, "cv", settings
-        )
-        scores[test] = model.scores([t for t, keep in zip(texts, test, strict=True) if keep])
+        train = ~test
+        features = fit_features(_pick(texts, train), settings.features)
+        scorer = fit_scorer(features.transform(_pick(texts, train)), truth[train], settings.estimator)
+        readings[test] = read_mails(features, scorer, _pick(texts, test)).stacked()
         progress(f"  fold {fold + 1}/{settings.folds}: {int(test.sum())} held out, {time.monotonic() - started:.1f}s")
+    return readings
+
+
+def out_of_fold_scores(readings: np.ndarray, truth: np.ndarray, groups: Sequence[str], settings: TrainSettings) -> np.ndarray:
+    """Final probabilities for each row from a stacker fitted on the other folds' readings (the same
+    folds as the readings), so thresholds and figures are chosen on scores nothing saw in training."""
+    folds = fold_numbers(groups, settings.folds)
+    scores = np.zeros(truth.shape, dtype=np.float64)
+    for fold in range(settings.folds):
+        test = folds == fold
+        if test.any():
+            scores[test] = fit_stacker(readings[~test], truth[~test], settings.estimator).probabilities(readings[test])
     return scores
+
+
+def _pick(items: Sequence[ModelText], mask: np.ndarray) -> list[ModelText]:
+    return [item for item, keep in zip(items, mask, strict=True) if keep]
 
 
 def thresholds_from(
