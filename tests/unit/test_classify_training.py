@@ -212,6 +212,7 @@ def test_it_trains_the_same_model_from_the_same_data(tmp_path: Path, classifier:
 
     assert np.array_equal(again.scorer.weights, classifier.scorer.weights)
     assert np.array_equal(again.scorer.calibration_a, classifier.scorer.calibration_a)
+    assert np.array_equal(again.stacker.weights, classifier.stacker.weights)
 
 
 def test_it_refuses_to_load_without_a_model_saying_how_to_build_one(tmp_path: Path) -> None:
