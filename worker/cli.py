@@ -160,12 +160,32 @@ def classify_paths(paths: Sequence[Path], models_dir: Path | None) -> int:
 def run_worker(settings: Settings, concurrency: int, hostname: str | None) -> int:
     from worker.celery_app import create_app
 
+    problem = model_problem(settings.models_dir)
+    if problem:
+        # Started anyway, the worker would fail every task and leave the mail in INBOX: refuse instead.
+        print(f"python -m worker worker: {problem}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"]
     if hostname:
         argv.append(f"--hostname={hostname}")
     app.worker_main(argv)
     return 0
+
+
+def model_problem(models_dir: Path) -> str | None:
+    """Why the worker could not load `models/current` (missing, another bundle format, altered), or None."""
+    from worker.classify.bundle import BundleError, checked_manifest, current_bundle
+    from worker.classify.model import CURRENT_LINK, ModelNotFound
+
+    bundle = current_bundle(models_dir)
+    if bundle is None:
+        return f"no trained model at {models_dir / CURRENT_LINK}: run `make train`"
+    try:
+        checked_manifest(bundle)
+    except (ModelNotFound, BundleError, OSError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def run_poller_until_signal(settings: Settings) -> int:

@@ -101,6 +101,21 @@ def write_bundle(
 
 
 def read_bundle(folder: Path) -> Classifier:
+    manifest = checked_manifest(folder)
+    model_path = folder / MODEL_FILE
+    untrusted = [t for t in sio.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
+    if untrusted:
+        raise BundleError(f"{model_path}: refuses untrusted types {', '.join(sorted(untrusted))}")
+    state = sio.load(model_path, trusted=TRUSTED_TYPES)
+    try:
+        return _classifier(folder, manifest, state)
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"{model_path}: not the layout this worker writes ({exc!r}); run `make train`") from exc
+
+
+def checked_manifest(folder: Path) -> dict[str, Any]:
+    """The bundle's manifest, once its format is this worker's and its files match their hashes: the
+    cheap checks, which a worker runs before it starts taking mail."""
     from worker.classify.model import ModelNotFound
 
     manifest_path = folder / MANIFEST_FILE
@@ -115,15 +130,7 @@ def read_bundle(folder: Path) -> Classifier:
         path = folder / name
         if not path.is_file() or _sha256(path) != expected:
             raise BundleError(f"{path}: missing or altered since training (sha256 mismatch)")
-    model_path = folder / MODEL_FILE
-    untrusted = [t for t in sio.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
-    if untrusted:
-        raise BundleError(f"{model_path}: refuses untrusted types {', '.join(sorted(untrusted))}")
-    state = sio.load(model_path, trusted=TRUSTED_TYPES)
-    try:
-        return _classifier(folder, manifest, state)
-    except (KeyError, TypeError) as exc:
-        raise BundleError(f"{model_path}: not the layout this worker writes ({exc!r}); run `make train`") from exc
+    return dict(manifest)
 
 
 def _classifier(folder: Path, manifest: dict[str, Any], state: dict[str, Any]) -> Classifier:
