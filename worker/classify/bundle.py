@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from worker.classify.features import FeatureSpace
@@ -61,7 +60,8 @@ class BundleError(ValueError):
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def write_bundle(
@@ -87,6 +87,8 @@ def write_bundle(
         "stack_intercepts": classifier.stacker.intercepts,
         "thresholds": classifier.thresholds,
     }
+    import skops.io as sio  # here, not above: a worker's main process checks bundles without loading one
+
     sio.dump(state, folder / MODEL_FILE)
     (folder / TAXONOMY_FILE).write_text(classifier.taxonomy.source, encoding="utf-8")
     (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -103,6 +105,8 @@ def write_bundle(
 def read_bundle(folder: Path) -> Classifier:
     manifest = checked_manifest(folder)
     model_path = folder / MODEL_FILE
+    import skops.io as sio  # here, not above: a worker's main process checks bundles without loading one
+
     untrusted = [t for t in sio.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
     if untrusted:
         raise BundleError(f"{model_path}: refuses untrusted types {', '.join(sorted(untrusted))}")
