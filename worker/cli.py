@@ -4,11 +4,11 @@
   worker             a Celery worker process (`--concurrency N`, `--hostname NAME`, `--mailbox NAME`)
   poller             the inbox watcher that offers new mail to the workers
   run                worker + poller as separate processes, until Ctrl-C
+  demo               the whole product on a throwaway local stack, with bundled sample mail
+  dashboard          the staff web app
 
 With ROUTER_MAILBOXES_FILE set, `worker`, `poller` and `run` serve every mailbox the file lists
 (`worker.mailboxes`): `run` starts one worker process per mailbox and one poller process for all.
-  demo               the whole product on a throwaway local stack, with bundled sample mail
-  dashboard          the staff web app
 """
 
 from __future__ import annotations
@@ -175,14 +175,11 @@ def run_worker(settings: Settings, concurrency: int, hostname: str | None) -> in
 
 def model_problem(models_dir: Path) -> str | None:
     """Why the worker could not load `models/current` (missing, another bundle format, altered), or None."""
-    from worker.classify.bundle import BundleError, checked_manifest, current_bundle
-    from worker.classify.model import CURRENT_LINK, ModelNotFound
+    from worker.classify.bundle import BundleError
+    from worker.classify.model import ModelNotFound, check_current
 
-    bundle = current_bundle(models_dir)
-    if bundle is None:
-        return f"no trained model at {models_dir / CURRENT_LINK}: run `make train`"
     try:
-        checked_manifest(bundle)
+        check_current(models_dir)
     except (ModelNotFound, BundleError, OSError, ValueError) as exc:
         return str(exc)
     return None

@@ -29,6 +29,7 @@ import argparse
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import tomllib
@@ -236,38 +237,26 @@ def heartbeat_ages(mailboxes: Sequence[Settings], now: float | None = None) -> d
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.mailboxes poller|worker --mailbox NAME|check`."""
+    """`python -m worker.mailboxes check`: each mailbox's poller heartbeat age; exit 1 if one is stale.
+
+    The workers and the poller of several mailboxes are `python -m worker worker --mailbox NAME` and
+    `python -m worker poller` (or `run`) with ROUTER_MAILBOXES_FILE set."""
     parser = argparse.ArgumentParser(prog="python -m worker.mailboxes", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("poller", help="watch every configured mailbox, one isolated thread each")
-    work = sub.add_parser("worker", help="a Celery worker for one mailbox's queue")
-    work.add_argument("--mailbox", required=True)
-    work.add_argument("--concurrency", type=int, default=2)
-    work.add_argument("--hostname", default=None)
     sub.add_parser("check", help="print each mailbox's poller heartbeat age; exit 1 if any is stale")
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     try:
         mailboxes = settings_for_env()
     except SettingsError as exc:
-        print(f"python -m worker.mailboxes: {exc}")
+        print(f"python -m worker.mailboxes: {exc}", file=sys.stderr)
         return 2
-    from worker.logs import configure
-
-    configure(json_lines=mailboxes[0].log_json)
-    if args.command == "worker":
-        from worker.cli import run_worker
-
-        return run_worker(select_mailbox(mailboxes, args.mailbox), args.concurrency, args.hostname)
-    if args.command == "check":
-        ages = heartbeat_ages(mailboxes)
-        stale = False
-        for name, age in ages.items():
-            limit = 3 * select_mailbox(mailboxes, name).poll_interval + 30
-            bad = age is None or age > limit
-            stale |= bad
-            print(f"{name}\t{'never' if age is None else f'{age:.0f} s ago'}\t{'STALE' if bad else 'ok'}")
-        return 1 if stale else 0
-    return watch_all_until_signal(mailboxes)
+    stale = False
+    for name, age in heartbeat_ages(mailboxes).items():
+        limit = 3 * select_mailbox(mailboxes, name).poll_interval + 30
+        bad = age is None or age > limit
+        stale |= bad
+        print(f"{name}\t{'never' if age is None else f'{age:.0f} s ago'}\t{'STALE' if bad else 'ok'}")
+    return 1 if stale else 0
 
 
 def watch_all_until_signal(mailboxes: Sequence[Settings]) -> int:

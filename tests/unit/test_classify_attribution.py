@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from worker.classify.attribution import attribute, sentences
+from worker.classify.attribution import attribute, candidates, sentences
+from worker.classify.features import model_text
 
 
 def test_it_cuts_japanese_and_english_sentences_and_drops_fragments() -> None:
@@ -54,3 +55,11 @@ def test_it_uses_the_subject_when_the_question_is_only_there() -> None:
     evidence = attribute("MITRE ATT&CKの解説希望", "よろしくお願いします。", [0], np.array([0.5]), score)
 
     assert evidence == {0: ("MITRE ATT&CKの解説希望",)}
+
+
+def test_it_offers_each_sentence_once_when_the_body_repeats_the_subject() -> None:
+    subject = "ログを全部見て侵害されていないか確認してください"
+    text = model_text(subject, "件名の通りです。")
+
+    assert candidates(text.subject, text.body) == [subject, "件名の通りです。"]
+    assert candidates("", "スクリプトを書いてください。\nスクリプトを書いてください。") == ["スクリプトを書いてください。"]

@@ -58,9 +58,10 @@ def candidates(subject: str, body: str) -> list[str]:
     """The parts of a mail that may carry a label: the subject, then the body's sentences."""
     found = sentences(body)
     if len(subject.strip()) >= MIN_SENTENCE_CHARS:
-        # A body that says nothing of its own already carries the subject (features.model_text).
-        found = [subject.strip(), *(sentence for sentence in found if sentence != subject.strip())]
-    return found
+        found = [subject.strip(), *found]
+    # Each once: a repeated sentence, or a subject the body repeats (features.model_text puts it there when
+    # the body says nothing of its own), would be scored and quoted twice.
+    return list(dict.fromkeys(found))
 
 
 def attribute(

@@ -118,9 +118,21 @@ def load_bundle(path: Path) -> Classifier:
 
 
 def load_current(models_dir: Path = DEFAULT_MODELS_DIR) -> Classifier:
+    return load_bundle(_current(models_dir))
+
+
+def check_current(models_dir: Path = DEFAULT_MODELS_DIR) -> None:
+    """The cheap half of `load_current` (the bundle exists, has this worker's format, is unaltered), for a
+    worker to run before it takes mail; raises what `load_current` would."""
+    from worker.classify.bundle import checked_manifest
+
+    checked_manifest(_current(models_dir))
+
+
+def _current(models_dir: Path) -> Path:
     link = models_dir / CURRENT_LINK
     if not link.exists():
         raise ModelNotFound(
             f"no trained model at {link}: run `make train` (or `python -m worker.classify.train`) to build one"
         )
-    return load_bundle(link.resolve())
+    return link.resolve()
