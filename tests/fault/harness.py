@@ -202,6 +202,29 @@ class FaultRun:
     def inbox_count(self) -> int:
         return self.stack.folder_count("INBOX", user=self.info.imap_user)
 
+    def wait_until_drained(self, timeout: float, confirm: float = 1.0) -> float:
+        """Seconds from now until INBOX was empty, once it has stayed empty for `confirm` seconds.
+
+        One empty STATUS is not proof: in the UIDVALIDITY scenario (make test, 2026-11-26) the check saw
+        INBOX empty 6.7 s in, right after `doveadm mailbox update` renumbered it, yet the account two seconds
+        later found mails still there (lost 0, 26 replies not yet sent): the run was cut short, not wrong."""
+        started = time.monotonic()
+        empty_since: float | None = None
+        while time.monotonic() - started < timeout:
+            try:
+                empty = self.inbox_count() == 0
+            except OSError:
+                empty = False  # Dovecot may be down on purpose
+            now = time.monotonic()
+            if not empty:
+                empty_since = None
+            elif empty_since is None:
+                empty_since = now
+            elif now - empty_since >= confirm:
+                return empty_since - started
+            time.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for INBOX to drain\n{self.logs()}")
+
     def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
