@@ -1,14 +1,16 @@
 """End-to-end benchmark on a throwaway local stack: throughput against the raw IMAP limit, latency, memory.
 
-- Raw limit: a bare imapclient loop doing what the router does per mail over IMAP (UID FETCH RFC822.SIZE,
-  UID FETCH BODY.PEEK[], UID MOVE), with no classification, ledger or reply.
+- Raw limit: a bare imapclient loop doing the router's IMAP reads and moves (UID FETCH RFC822.SIZE,
+  UID FETCH BODY.PEEK[], UID MOVE), with no classification, ledger or reply: once one mail per command, once
+  a batch per command as the router does.
 - Throughput: N inquiries preloaded in INBOX, real worker and poller processes, until INBOX is empty
   (every mail routed and, when eligible, replied to at the SMTP listener).
 - Latency: mails appended one at a time at a steady rate; APPEND done -> reply stored by the SMTP sink.
 - Memory: resident set size of each worker process and its pool children.
 
 Printed, never asserted. `BENCH_MAILS` (default 2000), `BENCH_LATENCY_MAILS` (60), `BENCH_RATE` (mails/s, 2),
-`BENCH_WORKERS` (worker processes, 1) and `BENCH_CONCURRENCY` (pool size each, 2) change the run.
+`BENCH_WORKERS` (worker processes, 1), `BENCH_CONCURRENCY` (pool size each, 2) and `BENCH_BATCH` (mails per
+task, and per command in the batched raw loop; 20) change the run.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ def _append_all(stack: DevStack, user: str, mails: list[bytes]) -> None:
             client.append("INBOX", raw)
 
 
-def raw_limit(stack: DevStack, count: int) -> float:
-    """Seconds for a bare loop to SIZE-fetch, body-fetch and MOVE `count` mails, one at a time."""
+def raw_limit(stack: DevStack, count: int, batch: int) -> float:
+    """Seconds for a bare loop to SIZE-fetch, body-fetch and MOVE `count` mails, `batch` UIDs per command."""
     info = stack.add_user()
     _append_all(stack, info.imap_user, [raw for _, raw in build_mails(count, "raw")])
     with stack.imap(info.imap_user) as client:
@@ -46,10 +48,11 @@ def raw_limit(stack: DevStack, count: int) -> float:
         client.select_folder("INBOX")
         uids = client.search("ALL")
         started = time.perf_counter()
-        for uid in uids:
-            client.fetch([uid], [b"RFC822.SIZE"])
-            client.fetch([uid], [b"BODY.PEEK[]", b"FLAGS"])
-            client.move([uid], "Done")
+        for start in range(0, len(uids), batch):
+            chunk = uids[start:start + batch]
+            client.fetch(chunk, [b"RFC822.SIZE"])
+            client.fetch(chunk, [b"BODY.PEEK[]"])
+            client.move(chunk, "Done")
         return time.perf_counter() - started
 
 
@@ -74,8 +77,9 @@ def _children(pid: int) -> list[int]:
 
 
 class Router:
-    def __init__(self, stack: DevStack, info: StackInfo, logdir: Path, workers: int, concurrency: int) -> None:
-        env = router_env(stack, info, ROUTER_LOG_JSON="false")
+    def __init__(self, stack: DevStack, info: StackInfo, logdir: Path, workers: int, concurrency: int,
+                 batch: int) -> None:
+        env = router_env(stack, info, ROUTER_LOG_JSON="false", ROUTER_BATCH_SIZE=str(batch))
         self.procs: list[subprocess.Popen[bytes]] = []
         for index in range(workers):
             log = (logdir / f"worker{index}.log").open("ab")
@@ -100,12 +104,13 @@ class Router:
         stop_router(self.procs)
 
 
-def throughput(stack: DevStack, count: int, workers: int, concurrency: int, logdir: Path) -> tuple[float, float, int]:
+def throughput(stack: DevStack, count: int, workers: int, concurrency: int, batch: int,
+               logdir: Path) -> tuple[float, float, int]:
     """(seconds from start to empty INBOX, seconds from the first routed mail, replies) for `count` mails."""
     info = stack.sandbox()
     stack.clear_messages()
     _append_all(stack, info.imap_user, [raw for _, raw in build_mails(count, "bench")])
-    router = Router(stack, info, logdir, workers, concurrency)
+    router = Router(stack, info, logdir, workers, concurrency, batch)
     try:
         # One watching session asked for STATUS every 50 ms: a login per look made the watcher itself cost
         # a tenth of a core in logins and new Dovecot processes, taken from the router it measures.
@@ -128,12 +133,12 @@ def throughput(stack: DevStack, count: int, workers: int, concurrency: int, logd
         router.stop()
 
 
-def latency(stack: DevStack, count: int, rate: float, workers: int, concurrency: int,
+def latency(stack: DevStack, count: int, rate: float, workers: int, concurrency: int, batch: int,
             logdir: Path) -> tuple[list[float], list[tuple[str, int]]]:
     """APPEND -> reply latencies (seconds) at `rate` mails/s, and the workers' RSS after the run."""
     info = stack.sandbox()
     stack.clear_messages()
-    router = Router(stack, info, logdir, workers, concurrency)
+    router = Router(stack, info, logdir, workers, concurrency, batch)
     spool = stack.workdir / "smtp"
     mails = build_mails(count, "latency")
     appended: dict[str, float] = {}
@@ -179,17 +184,20 @@ def main() -> int:
     rate = float(os.environ.get("BENCH_RATE", "2"))
     workers = int(os.environ.get("BENCH_WORKERS", "1"))
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "2"))
+    batch = int(os.environ.get("BENCH_BATCH", "20"))
     logdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     with DevStack(own_redis=True) as stack:
-        raw_seconds = raw_limit(stack, count)
-        total, steady, replies = throughput(stack, count, workers, concurrency, logdir)
-        latencies, rss = latency(stack, latency_count, rate, workers, concurrency, logdir)
-    print(f"cores: {os.cpu_count()}; workers: {workers} x concurrency {concurrency}; logs in {logdir}")
-    print(f"raw imapclient loop (SIZE + BODY.PEEK[] + MOVE): {count} mails in {raw_seconds:.1f} s = "
-          f"{count / raw_seconds:.0f} mails/s")
+        single_seconds = raw_limit(stack, count, 1)
+        batch_seconds = raw_limit(stack, count, batch)
+        total, steady, replies = throughput(stack, count, workers, concurrency, batch, logdir)
+        latencies, rss = latency(stack, latency_count, rate, workers, concurrency, batch, logdir)
+    print(f"cores: {os.cpu_count()}; workers: {workers} x concurrency {concurrency}; batch {batch}; logs in {logdir}")
+    for label, seconds in (("one mail per command", single_seconds), (f"{batch} mails per command", batch_seconds)):
+        print(f"raw imapclient loop (SIZE + BODY.PEEK[] + MOVE), {label}: {count} mails in {seconds:.1f} s = "
+              f"{count / seconds:.0f} mails/s")
     print(f"router: {count} mails routed ({replies} replies) in {total:.1f} s from process start = "
           f"{count / total:.0f} mails/s; {steady:.1f} s from the first routed mail = {count / steady:.0f} mails/s; "
-          f"{steady / raw_seconds:.1f}x the raw loop's time")
+          f"{steady / single_seconds:.1f}x the one-mail raw loop's time, {steady / batch_seconds:.1f}x the batched one's")
     if latencies:
         print(f"latency APPEND -> reply at the SMTP listener, {len(latencies)} mails at {rate:g}/s: "
               f"p50 {percentile(latencies, 0.5):.3f} s, p99 {percentile(latencies, 0.99):.3f} s, "

@@ -1,6 +1,7 @@
-"""Act on one inbound message: the only place where a decision touches IMAP, SMTP and the ledger.
+"""Act on a batch of inbound messages: the only place where a decision touches IMAP, SMTP and the ledger.
 
-Order (mail-safety.md section D): fetch -> decide -> record -> reply -> MOVE last. The inbox is the
+Order (mail-safety.md section D), per message: fetch -> decide -> record -> reply -> MOVE last. A batch
+shares one FETCH and one MOVE per target folder; everything between is per message. The inbox is the
 source of truth: a message still in INBOX is not done, so every step here may run twice, in parallel or
 after a crash, and must be harmless the second time. Before a reply goes out, three witnesses are asked
 whether it already did: the ledger, the $AutoReplied keyword on the message, and the deterministic reply
@@ -99,37 +100,149 @@ class Services:
         )
 
 
-def handle_uid(services: Services, mailbox_name: str, uidvalidity: int, uid: int) -> str:
-    """Process one message by UID; returns what happened, for logs and tests."""
+BATCH_DEADLINE = 40.0  # seconds: no new mail is started after this; far below the task's time limit
+
+
+@dataclass
+class Filing:
+    """Mails of one batch that are decided (and replied to) and wait for their MOVE.
+
+    The MOVE goes last (mail-safety.md D), and one UID MOVE per target folder (RFC 6851 takes a UID set)
+    costs the server about what one single-UID MOVE does: per mail, the MOVE was most of the IMAP
+    server's work (bench/e2e.py). Each mail is recorded as done only once its MOVE has returned.
+    """
+
+    services: Services
+    started: float
+    waiting: dict[str, list[tuple[int, str, dict[str, Any]]]]
+
+    def add(self, uid: int, key: str, folder: str, event: dict[str, Any]) -> None:
+        self.waiting.setdefault(folder, []).append((uid, key, event))
+
+    def waiting_keys(self) -> list[str]:
+        return [key for entries in self.waiting.values() for _, key, _ in entries]
+
+    def flush(self) -> None:
+        while self.waiting:
+            folder, entries = next(iter(self.waiting.items()))
+            self.services.mailbox.move_all(self.services.settings.imap.inbox, [uid for uid, _, _ in entries], folder)
+            del self.waiting[folder]
+            for _, key, event in entries:
+                self.record_filed(key, folder, event)
+
+    def record_filed(self, key: str, folder: str, event: dict[str, Any]) -> None:
+        event["seconds"] = round(time.monotonic() - self.started, 4)
+        self.services.ledger.mark_done(key, folder, event)
+        log.info("routed %s", _log_line(event))
+
+
+def handle_uids(services: Services, mailbox_name: str, uidvalidity: int, uids: list[int]) -> dict[int, str]:
+    """Process a batch of messages by UID; returns what happened to each, for logs and tests.
+
+    "deferred" means the batch ran out of time before the mail was started: the caller offers it again.
+    """
     if mailbox_name != services.settings.imap.name:
-        return "wrong-mailbox"  # a task for another mailbox's worker: never touch a UID from another mailbox
+        # A task for another mailbox's worker: never touch a UID from another mailbox.
+        return dict.fromkeys(uids, "wrong-mailbox")
     owner = f"{socket.gethostname()}:{os.getpid()}"
-    claim = f"uid:{uidvalidity}:{uid}"
+    claims = {uid: f"uid:{uidvalidity}:{uid}" for uid in uids}
+    outcomes: dict[int, str] = {}
+    mine: list[int] = []
     try:
-        if not services.ledger.claim(claim, owner, CLAIM_TTL) and not _take_over_stale(services.ledger, claim, owner):
-            return "busy"  # another worker has it right now; the poller will offer it again if that one dies
+        taken = services.ledger.claim_many(list(claims.values()), owner, CLAIM_TTL)
+        for uid, fresh in zip(uids, taken, strict=True):
+            if fresh or _take_over_stale(services.ledger, claims[uid], owner):
+                mine.append(uid)
+            else:
+                outcomes[uid] = "busy"  # another worker has it right now; the poller offers it again if that one dies
         try:
-            return _handle_claimed(services, uidvalidity, uid)
+            outcomes.update(_handle_claimed(services, uidvalidity, mine))
         finally:
-            services.ledger.release(claim, owner)
+            for uid in mine:
+                services.ledger.release(claims[uid], owner)
     except TRANSIENT as exc:
         raise TransientError(f"{type(exc).__name__}: {exc}", service=_service_of(exc)) from exc
+    return outcomes
 
 
-def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
-    settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
+def _handle_claimed(services: Services, uidvalidity: int, uids: list[int]) -> dict[int, str]:
+    settings, mailbox = services.settings, services.mailbox
     inbox = settings.imap.inbox
     started = time.monotonic()
+    if not uids:
+        return {}
     state = mailbox.selected_state(inbox)
     if state.uidvalidity != uidvalidity:
-        return "stale-uidvalidity"  # the poller re-reads the inbox under the new UIDVALIDITY
-    size = _size_of(mailbox, inbox, uid)
+        return dict.fromkeys(uids, "stale-uidvalidity")  # the poller re-reads the inbox under the new UIDVALIDITY
+    sizes = _sizes_of(mailbox, inbox, uids)
+    filing = Filing(services, started, {})
+    outcomes: dict[int, str] = {}
+    try:
+        for chunk in fetch_runs(uids, sizes, settings.max_message_bytes):
+            if time.monotonic() - started > BATCH_DEADLINE:
+                outcomes.update(dict.fromkeys(chunk, "deferred"))
+                continue
+            raws = mailbox.fetch_all(inbox, [uid for uid in chunk if sizes.get(uid, 0) <= settings.max_message_bytes])
+            for uid in chunk:
+                if time.monotonic() - started > BATCH_DEADLINE:
+                    outcomes[uid] = "deferred"
+                    continue
+                outcomes[uid] = _handle_one(services, uidvalidity, uid, sizes.get(uid), raws.pop(uid, None), filing)
+        filing.flush()
+    except TRANSIENT:
+        # An outage is not the mails' fault: those decided but not yet filed are not counted as attempts
+        # (only crashes and bugs count towards quarantine). Filing them may still work (an SMTP outage
+        # leaves IMAP up); if not, the retry finds their decisions and replies recorded.
+        with contextlib.suppress(*TRANSIENT):
+            filing.flush()
+        with contextlib.suppress(redis.RedisError):
+            for key in filing.waiting_keys():
+                services.ledger.forget_attempt(key)
+        raise
+    return outcomes
+
+
+def _sizes_of(mailbox: Mailbox, inbox: str, uids: list[int]) -> dict[int, int]:
+    """RFC822.SIZE per UID; a UID missing from the answer is gone.
+
+    INBOX stays selected between tasks, so a mail delivered since this session's last command may not be
+    addressable yet: misses are asked again after a NOOP before they count as gone (moved by an
+    earlier attempt), or a new mail would wait for the poller's re-offer.
+    """
+    sizes = mailbox.sizes(inbox, uids)
+    missing = [uid for uid in uids if uid not in sizes]
+    if missing:
+        mailbox.sync()
+        sizes.update(mailbox.sizes(inbox, missing))
+    return sizes
+
+
+def fetch_runs(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[list[int]]:
+    """The UIDs in runs whose bodies together stay within `budget` bytes (a run holds at least one UID),
+    so a batch of large mails is never held in memory at once."""
+    run: list[int] = []
+    total = 0
+    for uid in uids:
+        size = min(sizes.get(uid, 0), budget)
+        if run and total + size > budget:
+            yield run
+            run, total = [], 0
+        run.append(uid)
+        total += size
+    if run:
+        yield run
+
+
+def _handle_one(
+    services: Services, uidvalidity: int, uid: int, size: int | None, raw: bytes | None, filing: Filing,
+) -> str:
+    settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
+    inbox = settings.imap.inbox
     if size is None:
         return "gone"
     if size > settings.max_message_bytes:
         key = f"uid-{uidvalidity}-{uid}"
         return _quarantine(services, uid, key, f"message is {size} bytes, over the {settings.max_message_bytes}-byte limit")
-    raw = mailbox.fetch(inbox, uid)
     if raw is None:
         return "gone"
     raw_sha = hashlib.sha256(raw).hexdigest()
@@ -151,33 +264,21 @@ def _handle_claimed(services: Services, uidvalidity: int, uid: int) -> str:
         return _quarantine(services, uid, key, f"failed {attempts - 1} times, last: {last}; parked for staff")
     try:
         analysis = assess(inquiry, services.classifier, services.policies)
-        return _route(services, analysis, key, raw_sha, uid, started)
+        outcome = _route(services, analysis, key, raw_sha, uid, filing)
     except TRANSIENT:
-        # An outage (IMAP, SMTP, Redis) is not the mail's fault: only crashes and bugs count towards quarantine.
         with contextlib.suppress(redis.RedisError):
             ledger.forget_attempt(key)
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (a bug on one mail must not hold up the rest of the batch)
+        # Counted: the mail stays in INBOX and is offered again; after max_attempts it goes to quarantine.
+        log.exception("failed on %s (attempt %d)", key, attempts)
         with contextlib.suppress(redis.RedisError):
             ledger.note_error(key, f"{type(exc).__name__}: {exc}")
-        raise
+        return f"failed:{type(exc).__name__}"
+    return outcome
 
 
-def _size_of(mailbox: Mailbox, inbox: str, uid: int) -> int | None:
-    """RFC822.SIZE of the UID, or None when it is gone.
-
-    INBOX stays selected between tasks, so a mail delivered since this session's last command may not be
-    addressable yet: a miss is asked again after a NOOP before the mail counts as gone (moved by an
-    earlier attempt), or a new mail would wait for the poller's re-offer.
-    """
-    size = mailbox.sizes(inbox, [uid]).get(uid)
-    if size is None:
-        mailbox.sync()
-        size = mailbox.sizes(inbox, [uid]).get(uid)
-    return size
-
-
-def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: int, started: float) -> str:
+def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: int, filing: Filing) -> str:
     settings, mailbox, ledger = services.settings, services.mailbox, services.ledger
     inbox = settings.imap.inbox
     # One sender at a time: the rate limit and the thread state are read, decided on and written as one
@@ -193,13 +294,6 @@ def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: 
             reply_outcome = _reply_once(services, analysis, decision, uid, now)
         apply_updates(ledger, updates, sent=reply_outcome.startswith(("sent", "uncertain", "already-sent")))
 
-    if retry:
-        # An earlier MOVE may have been cut half-way and left a copy in the target (fault suite,
-        # "UIDVALIDITY change"), so look there before moving again.
-        mailbox.finish_move(inbox, uid, decision.queue)
-    else:
-        mailbox.move(inbox, uid, decision.queue)
-    elapsed = time.monotonic() - started
     event = {
         "event": "routed",
         "key": key,
@@ -216,10 +310,17 @@ def _route(services: Services, analysis: Analysis, key: str, raw_sha: str, uid: 
         "suppressed_by": [hit.rule for hit in decision.suppressed_by],
         "confidence": max(analysis.prediction.scores.values()) if analysis.prediction and analysis.prediction.scores else None,
         "model_version": services.classifier.version,
-        "seconds": round(elapsed, 4),
     }
-    ledger.mark_done(key, decision.queue, event)
-    log.info("routed %s", _log_line(event))
+    if retry:
+        # Filed at once, not with the batch: a mail whose batch died with a poisoned batch-mate must not
+        # wait for the next batch MOVE, or every retry counts against it and it ends in quarantine with
+        # the poisoned one (fault suite, "a mail that kills its worker": 5 innocent mails). And an
+        # earlier MOVE may have been cut half-way and left a copy in the target (fault suite,
+        # "UIDVALIDITY change"), so look there before moving again.
+        mailbox.finish_move(inbox, uid, decision.queue)
+        filing.record_filed(key, decision.queue, event)
+    else:
+        filing.add(uid, key, decision.queue, event)
     return f"routed:{decision.queue}:{reply_outcome}"
 
 

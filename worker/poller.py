@@ -29,7 +29,7 @@ from imapclient.exceptions import IMAPClientError
 from worker.adapters.imap import Mailbox
 from worker.adapters.store import Ledger
 from worker.settings import Settings
-from worker.tasks import send_process_message
+from worker.tasks import send_process_messages
 
 log = logging.getLogger("worker.poller")
 
@@ -196,10 +196,13 @@ def offer_new(
     count = 0
     ttl = max(1, int(config.reoffer_after))
     claimed = ledger.claim_many([f"offered:{state.uidvalidity}:{uid}" for uid in uids], owner, ttl)
-    for uid, fresh in zip(uids, claimed, strict=True):
-        if fresh:
-            send_process_message(app, settings.imap.name, state.uidvalidity, uid)
-            count += 1
+    fresh = [uid for uid, new in zip(uids, claimed, strict=True) if new]
+    # In batches: a worker fetches and files a batch with one FETCH and one MOVE per folder. A mail that
+    # arrives alone (IDLE) is a batch of one, so batching adds no latency.
+    for start in range(0, len(fresh), settings.batch_size):
+        batch = fresh[start:start + settings.batch_size]
+        send_process_messages(app, settings.imap.name, state.uidvalidity, batch)
+        count += len(batch)
     ledger.save_uid_state(state.uidvalidity, max(uids, default=0))
     return count
 

@@ -93,6 +93,7 @@ class Settings:
     idle_timeout: float = 300.0  # re-issue IDLE this often: well before the 29 minutes of RFC 2177
     log_json: bool = False
     max_message_bytes: int = 10 * 1024 * 1024
+    batch_size: int = 20  # UIDs per task: fetched in one UID FETCH, filed with one UID MOVE per folder
     reply_window_days: int = 7  # one auto-reply per (sender, reply kind) per window (RFC 3834 section 2)
     breaker_max: int = 10  # circuit breaker: at most this many auto-replies per sender ...
     breaker_minutes: int = 180  # ... within this many minutes (FreeScout's 10 per 180 minutes)
@@ -166,6 +167,7 @@ class _Reader:
             idle_timeout=self.number("ROUTER_IDLE_TIMEOUT", 300.0),
             log_json=self.boolean("ROUTER_LOG_JSON", False),
             max_message_bytes=self.integer("ROUTER_MAX_MESSAGE_BYTES", 10 * 1024 * 1024),
+            batch_size=self.integer("ROUTER_BATCH_SIZE", 20),
             reply_window_days=self.integer("ROUTER_REPLY_WINDOW_DAYS", 7),
             breaker_max=self.integer("ROUTER_BREAKER_MAX", 10),
             breaker_minutes=self.integer("ROUTER_BREAKER_MINUTES", 180),
@@ -174,6 +176,8 @@ class _Reader:
         )
         if not 1 <= settings.reply_window_days <= 60:
             self.problems.append("ROUTER_REPLY_WINDOW_DAYS must be between 1 and 60 (RFC 3834, Pigeonhole :days)")
+        if not 1 <= settings.batch_size <= 200:
+            self.problems.append("ROUTER_BATCH_SIZE must be between 1 and 200")
         if settings.require_dmarc and not settings.authserv_id:
             self.problems.append(
                 "ROUTER_AUTHSERV_ID is required while ROUTER_REQUIRE_DMARC=true (the authserv-id of your own "

@@ -8,6 +8,8 @@
 - `mode="slow-250"`: every `every`-th message is stored, then the 250 is held for `hold` seconds (less than
   the client's timeout) with `holding` set, so a test can break something while a reply awaits its 250;
   `limit` holds at most, so the rest of the run is not slowed down.
+- `mode="hold-rcpt"`: RCPT TO `recipient` is answered only after `hold` seconds, with `holding` set, so a
+  test can kill the process that is replying to that one customer before anything was sent.
 
 The spool (one .eml + one .json per accepted message) is read with `worker.devstack.read_spool`.
 """
@@ -29,19 +31,32 @@ from worker.devstack import free_port
 
 
 class FaultySinkHandler:
-    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0, limit: int = 0) -> None:
-        if mode not in ("timeout-after-data", "defer-first", "slow-250"):
+    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0, limit: int = 0,
+                 recipient: str = "") -> None:
+        if mode not in ("timeout-after-data", "defer-first", "slow-250", "hold-rcpt"):
             raise ValueError(f"unknown SMTP fault mode {mode!r}")
         self.spool = spool
         self.mode = mode
         self.every = every
         self.hold = hold
         self.limit = limit  # 0: no limit
+        self.recipient = recipient.lower()  # hold-rcpt: whose replies are held
         self.deferred: set[str] = set()
         self.held = 0
         self.holding = threading.Event()
         self._count = 0
         self._lock = threading.Lock()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.mode == "hold-rcpt" and address.lower() == self.recipient:
+            self.held += 1
+            self.holding.set()
+            try:
+                await asyncio.sleep(self.hold)
+            finally:  # cancelled when the client's connection drops (the test killed it)
+                self.holding.clear()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
@@ -80,10 +95,11 @@ def _message_id(data: bytes) -> str:
 class FaultySink:
     """A running faulty SMTP listener on a free loopback port; a context manager."""
 
-    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0, limit: int = 0) -> None:
+    def __init__(self, spool: Path, mode: str, every: int = 4, hold: float = 4.0, limit: int = 0,
+                 recipient: str = "") -> None:
         spool.mkdir(parents=True, exist_ok=True)
         self.spool = spool
-        self.handler = FaultySinkHandler(spool, mode, every, hold, limit)
+        self.handler = FaultySinkHandler(spool, mode, every, hold, limit, recipient)
         self.port = free_port()
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,17 +45,21 @@ Inject = Callable[[FaultRun], str]
 def run_scenario(
     scenario: str, stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
     inject: Inject, *, rules: tuple[CutRule, ...] = (), smtp_mode: str | None = None, smtp_every: int = 4,
-    smtp_hold: float = 4.0, smtp_limit: int = 0, pollers: int = 1, overrides: dict[str, str] | None = None,
+    smtp_hold: float = 4.0, smtp_limit: int = 0, smtp_recipient: str = "", pollers: int = 1,
+    overrides: dict[str, str] | None = None, poisoned: frozenset[int] = frozenset(),
 ) -> tuple[Outcome, FaultProxy, FaultySink | None]:
+    """`poisoned`: indexes of mails that kill their worker every time: expected in quarantine, unanswered."""
     info = stack.sandbox()
     stack.clear_messages()
     tag = sanitize(scenario)
     mails = with_expectations(build_mails(MAILS, tag), router_env(stack, info), classifier)
+    mails = [replace(mail, expects_reply=False) if index in poisoned else mail for index, mail in enumerate(mails)]
     with stack.imap(info.imap_user) as client:
         for mail in mails:
             client.append("INBOX", mail.raw)
     taxonomy = classifier.taxonomy
-    sink_cm = (FaultySink(tmp_path / "smtp", smtp_mode, every=smtp_every, hold=smtp_hold, limit=smtp_limit)
+    sink_cm = (FaultySink(tmp_path / "smtp", smtp_mode, every=smtp_every, hold=smtp_hold, limit=smtp_limit,
+                          recipient=smtp_recipient)
                if smtp_mode else contextlib.nullcontext())
     with FaultProxy(stack.imap_port, rules) as proxy, sink_cm as sink:
         run = FaultRun(stack, info, tmp_path, sink.spool if sink else stack.workdir / "smtp", proxy.port,
@@ -156,18 +162,20 @@ def test_it_resumes_after_dovecot_stops_and_starts(
 def test_it_retries_a_fetch_whose_connection_was_cut(
     fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
 ) -> None:
-    rules = (CutRule(r"UID FETCH \S+ \(.*BODY\.PEEK\[\]", "response", every=7, limit=5),)
+    # A body FETCH serves a whole batch (ROUTER_BATCH_SIZE mails), so there are few of them: cut the first five.
+    rules = (CutRule(r"UID FETCH \S+ \(.*BODY\.PEEK\[\]", "response", every=1, limit=5),)
     outcome, proxy, _ = run_scenario("IMAP cut during FETCH", fault_stack, classifier, tmp_path, results,
-                                     lambda run: "every 7th body FETCH cut, 5 times", rules=rules)
+                                     lambda run: "first 5 body FETCHes cut (a batch each)", rules=rules)
     assert proxy.cuts == 5
 
 
 def test_it_finishes_a_move_whose_tagged_ok_was_lost(
     fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
 ) -> None:
-    rules = (CutRule(r"UID MOVE ", "tagged-ok", every=7, limit=5),)
+    # One MOVE per target folder and batch.
+    rules = (CutRule(r"UID MOVE ", "tagged-ok", every=2, limit=5),)
     outcome, proxy, _ = run_scenario("IMAP cut between MOVE and OK", fault_stack, classifier, tmp_path, results,
-                                     lambda run: "every 7th MOVE's OK dropped, 5 times", rules=rules)
+                                     lambda run: "every 2nd MOVE's OK dropped, 5 times", rules=rules)
     assert proxy.cuts == 5
 
 
@@ -222,3 +230,38 @@ def test_it_lets_only_one_of_two_poller_replicas_work(
         return f"2 replicas; active {active} SIGKILLed"
 
     run_scenario("two poller replicas", fault_stack, classifier, tmp_path, results, inject, pollers=2)
+
+
+def test_it_quarantines_a_mail_that_kills_its_worker_and_routes_its_batch_mates(
+    fault_stack: DevStack, classifier: Classifier, tmp_path: Path, results: list[Outcome],
+) -> None:
+    # A mail that crashes the process (a parser bug, the OOM killer) must end in quarantine after
+    # ROUTER_MAX_ATTEMPTS tries, and the mails that shared its batch must not be counted with it: they are
+    # routed and answered as usual. Here the "crash" is a SIGKILL while its reply waits at RCPT TO.
+    index = 5  # in the first batch, with mails before and after it
+    tag = sanitize("a mail that kills its worker")
+    sender = f"customer{index}.{tag}@customer.example"
+
+    def inject(run: FaultRun) -> str:
+        assert run.sink is not None
+        ledger = Ledger.connect(run.info.redis_url, run.info.namespace)
+        with run.stack.imap(run.info.imap_user) as client:
+            client.select_folder("INBOX", readonly=True)
+            [uid] = client.search(["HEADER", "Message-ID", f"<{tag}-{index}@customer.example>"])
+            uidvalidity = client.folder_status("INBOX", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+        killed = []
+        for _ in range(2):
+            assert run.sink.handler.holding.wait(60), "the poisoned mail's reply was never started"
+            holder = ledger.holder(f"uid:{uidvalidity}:{uid}") or ""
+            pid = int(holder.split(":")[1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            while run.sink.handler.holding.is_set():
+                time.sleep(0.05)
+        return f"pool child SIGKILLed on mail {index}, twice ({killed[0]}, {killed[1]})"
+
+    outcome, _, sink = run_scenario("a mail that kills its worker", fault_stack, classifier, tmp_path, results,
+                                    inject, smtp_mode="hold-rcpt", smtp_hold=3.0, smtp_recipient=sender,
+                                    overrides={"ROUTER_MAX_ATTEMPTS": "2"}, poisoned=frozenset({index}))
+    assert sink is not None and sink.handler.held == 2
+    assert outcome.quarantined == 1  # the poisoned mail alone

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import redis
@@ -53,11 +55,23 @@ def deliver(stack: DevStack, sandbox: StackInfo, count: int, start: int = 0) -> 
 
 
 def queued(settings: Settings) -> int:
+    """How many UIDs the queued tasks offer (a task carries a batch of them)."""
+    return len(queued_uids(settings))
+
+
+def queued_uids(settings: Settings) -> list[int]:
+    return sorted(uid for batch in queued_batches(settings) for uid in batch)
+
+
+def queued_batches(settings: Settings) -> list[list[int]]:
     client = redis.Redis.from_url(settings.redis_url)
     try:
-        return int(client.llen(queue_name(settings)))  # type: ignore[arg-type]
+        messages = client.lrange(queue_name(settings), 0, -1)
     finally:
         client.close()
+    # kombu's Redis envelope: JSON with the task's JSON body in base64; args are mailbox, UIDVALIDITY, UIDs.
+    return [json.loads(base64.b64decode(json.loads(message)["body"]))[0][2]
+            for message in messages]  # type: ignore[union-attr]
 
 
 def test_it_offers_each_message_once_per_offer_window(
@@ -69,7 +83,19 @@ def test_it_offers_each_message_once_per_offer_window(
 
     assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig(), ledger.uid_state()) == 3
     assert offer_new(mailbox, ledger, app, settings, "me", PollerConfig(), ledger.uid_state()) == 0
-    assert queued(settings) == 3
+    assert queued_uids(settings) == mailbox.uids(settings.imap.inbox)  # each once, in one batch
+
+
+def test_it_offers_a_full_inbox_in_batches_of_the_batch_size(
+    stack: DevStack, sandbox: StackInfo, settings: Settings, mailbox: Mailbox,
+) -> None:
+    deliver(stack, sandbox, 5)
+    settings = replace(settings, batch_size=2)
+    ledger = Ledger.connect(settings.redis_url, settings.imap.name)
+
+    assert offer_new(mailbox, ledger, create_app(settings), settings, "me", PollerConfig(), ledger.uid_state()) == 5
+    uids = mailbox.uids(settings.imap.inbox)
+    assert sorted(queued_batches(settings)) == [uids[0:2], uids[2:4], uids[4:5]]
 
 
 def test_it_offers_the_whole_inbox_again_when_uidvalidity_changes(

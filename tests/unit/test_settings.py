@@ -39,6 +39,14 @@ def test_it_rejects_a_boolean_that_is_neither_true_nor_false() -> None:
         Settings.from_env({**VALID, "ROUTER_REQUIRE_DMARC": "maybe"})
 
 
+def test_it_keeps_the_batch_size_between_1_and_200() -> None:
+    assert Settings.from_env(VALID).batch_size == 20
+    assert Settings.from_env({**VALID, "ROUTER_BATCH_SIZE": "1"}).batch_size == 1
+    for wrong in ("0", "201"):
+        with pytest.raises(SettingsError, match="ROUTER_BATCH_SIZE must be between 1 and 200"):
+            Settings.from_env({**VALID, "ROUTER_BATCH_SIZE": wrong})
+
+
 def test_it_refuses_plaintext_imap_to_a_remote_host() -> None:
     with pytest.raises(SettingsError, match="ROUTER_IMAP_TLS=none"):
         Settings.from_env({**VALID, "ROUTER_IMAP_TLS": "none"})

@@ -123,11 +123,15 @@ class Mailbox:
 
     def fetch(self, folder: str, uid: int) -> bytes | None:
         """The raw message, or None when it is no longer there (already moved by an earlier attempt)."""
+        return self.fetch_all(folder, [uid]).get(uid)
+
+    def fetch_all(self, folder: str, uids: list[int]) -> dict[int, bytes]:
+        """The raw messages by UID, in one UID FETCH; a UID that is no longer there is left out."""
+        if not uids:
+            return {}
         self._ensure_selected(folder)
-        item = self._fetch_exact([uid], [b"BODY.PEEK[]", b"FLAGS"]).get(uid)
-        if item is None or b"BODY[]" not in item:
-            return None
-        return bytes(item[b"BODY[]"])
+        data = self._fetch_exact(uids, [b"BODY.PEEK[]"])
+        return {uid: bytes(item[b"BODY[]"]) for uid, item in data.items() if b"BODY[]" in item}
 
     def flags(self, folder: str, uid: int) -> tuple[bytes, ...]:
         self._ensure_selected(folder)
@@ -213,6 +217,19 @@ class Mailbox:
     def append(self, folder: str, raw: bytes, flags: tuple[bytes, ...] = (b"\\Seen",)) -> None:
         self.ensure_folder(folder)
         self.client.append(folder, raw, flags=flags)
+
+    def move_all(self, folder: str, uids: list[int], target: str) -> None:
+        """Move these messages by UID: one UID MOVE for all of them (RFC 6851 takes a UID set), or the
+        fallback of `move` one message at a time, which keeps its no-second-copy guarantee per message."""
+        if not uids:
+            return
+        self.ensure_folder(target)
+        self._ensure_selected(folder)
+        if self.client.has_capability("MOVE"):
+            self.client.move(uids, target)
+            return
+        for uid in uids:
+            self.move(folder, uid, target)
 
     def move(self, folder: str, uid: int, target: str) -> None:
         """Move one message by UID; the target folder is created when missing.
