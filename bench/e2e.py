@@ -56,6 +56,36 @@ def raw_limit(stack: DevStack, count: int, batch: int) -> float:
         return time.perf_counter() - started
 
 
+def raw_with_witnesses(stack: DevStack, count: int, batch: int) -> float:
+    """Seconds for a bare loop to do all the IMAP work the router must do when it answers every mail:
+    the batched reads and moves of `raw_limit`, and per reply the witness steps on the server (FETCH the
+    mail's FLAGS, look for the reply's Message-ID in Sent on a second session, STORE $AutoReplied, APPEND
+    the copy to Sent)."""
+    info = stack.add_user()
+    _append_all(stack, info.imap_user, [raw for _, raw in build_mails(count, "witness")])
+    reply_body = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + b"x" * 3000 + b"\r\n"
+    with stack.imap(info.imap_user) as client, stack.imap(info.imap_user) as side:
+        client.create_folder("Done")
+        client.create_folder("Sent")
+        side.select_folder("Sent", readonly=True)
+        client.select_folder("INBOX")
+        uids = client.search("ALL")
+        started = time.perf_counter()
+        for start in range(0, len(uids), batch):
+            chunk = uids[start:start + batch]
+            client.fetch(chunk, [b"RFC822.SIZE"])
+            client.fetch(chunk, [b"BODY.PEEK[]"])
+            for uid in chunk:
+                reply_id = f"<reply-{uid}@bench.example>"
+                client.fetch([uid], [b"FLAGS"])
+                side.noop()
+                side.search(["HEADER", "Message-ID", reply_id])
+                client.add_flags([uid], [b"$AutoReplied"], silent=True)
+                client.append("Sent", f"Message-ID: {reply_id}\r\n".encode() + reply_body, flags=(b"\\Seen",))
+            client.move(chunk, "Done")
+        return time.perf_counter() - started
+
+
 def _rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -189,15 +219,19 @@ def main() -> int:
     with DevStack(own_redis=True) as stack:
         single_seconds = raw_limit(stack, count, 1)
         batch_seconds = raw_limit(stack, count, batch)
+        witness_seconds = raw_with_witnesses(stack, count, batch)
         total, steady, replies = throughput(stack, count, workers, concurrency, batch, logdir)
         latencies, rss = latency(stack, latency_count, rate, workers, concurrency, batch, logdir)
     print(f"cores: {os.cpu_count()}; workers: {workers} x concurrency {concurrency}; batch {batch}; logs in {logdir}")
     for label, seconds in (("one mail per command", single_seconds), (f"{batch} mails per command", batch_seconds)):
         print(f"raw imapclient loop (SIZE + BODY.PEEK[] + MOVE), {label}: {count} mails in {seconds:.1f} s = "
               f"{count / seconds:.0f} mails/s")
+    print(f"raw imapclient loop, batched, plus each reply's witness steps (Sent search, keyword, Sent copy): "
+          f"{count} mails in {witness_seconds:.1f} s = {count / witness_seconds:.0f} mails/s")
     print(f"router: {count} mails routed ({replies} replies) in {total:.1f} s from process start = "
           f"{count / total:.0f} mails/s; {steady:.1f} s from the first routed mail = {count / steady:.0f} mails/s; "
-          f"{steady / single_seconds:.1f}x the one-mail raw loop's time, {steady / batch_seconds:.1f}x the batched one's")
+          f"{steady / single_seconds:.1f}x the one-mail raw loop's time, {steady / batch_seconds:.1f}x the batched one's, "
+          f"{steady / witness_seconds:.1f}x the one with witnesses")
     if latencies:
         print(f"latency APPEND -> reply at the SMTP listener, {len(latencies)} mails at {rate:g}/s: "
               f"p50 {percentile(latencies, 0.5):.3f} s, p99 {percentile(latencies, 0.99):.3f} s, "
