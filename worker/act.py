@@ -87,7 +87,7 @@ class Services:
     def open(cls, settings: Settings) -> Services:
         classifier = load_current(settings.models_dir)
         try:
-            mailbox = Mailbox.connect(settings.imap)
+            mailbox = Mailbox.connect(settings.imap, index_message_ids=True)
         except (OSError, IMAPClientError) as exc:
             raise TransientError(f"IMAP connect to {settings.imap.host}:{settings.imap.port} failed: {exc}") from exc
         return cls(
