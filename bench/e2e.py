@@ -59,8 +59,8 @@ def raw_limit(stack: DevStack, count: int, batch: int) -> float:
 def raw_with_witnesses(stack: DevStack, count: int, batch: int) -> float:
     """Seconds for a bare loop to do all the IMAP work the router must do when it answers every mail:
     the batched reads and moves of `raw_limit`, and per reply the witness steps on the server (FETCH the
-    mail's FLAGS, look for the reply's Message-ID in Sent on a second session, STORE $AutoReplied, APPEND
-    the copy to Sent)."""
+    mail's FLAGS; on a second session with Sent selected, NOOP and read the Message-ID of what was added
+    since, as the router's index does; STORE $AutoReplied; APPEND the copy to Sent)."""
     info = stack.add_user()
     _append_all(stack, info.imap_user, [raw for _, raw in build_mails(count, "witness")])
     reply_body = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + b"x" * 3000 + b"\r\n"
@@ -70,6 +70,7 @@ def raw_with_witnesses(stack: DevStack, count: int, batch: int) -> float:
         side.select_folder("Sent", readonly=True)
         client.select_folder("INBOX")
         uids = client.search("ALL")
+        sent = 1  # the UID of the next copy in Sent
         started = time.perf_counter()
         for start in range(0, len(uids), batch):
             chunk = uids[start:start + batch]
@@ -79,7 +80,8 @@ def raw_with_witnesses(stack: DevStack, count: int, batch: int) -> float:
                 reply_id = f"<reply-{uid}@bench.example>"
                 client.fetch([uid], [b"FLAGS"])
                 side.noop()
-                side.search(["HEADER", "Message-ID", reply_id])
+                side.fetch([sent], [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+                sent += 1
                 client.add_flags([uid], [b"$AutoReplied"], silent=True)
                 client.append("Sent", f"Message-ID: {reply_id}\r\n".encode() + reply_body, flags=(b"\\Seen",))
             client.move(chunk, "Done")
@@ -134,9 +136,41 @@ class Router:
         stop_router(self.procs)
 
 
+def cpu_seconds(stack: DevStack) -> dict[str, float]:
+    """CPU time (user + system) so far of each part of the stack, from /proc: the router's worker processes
+    with their pool children, its poller, the stack's Dovecot and Redis, and this bench process (the
+    SMTP sink and the watcher). Processes that have exited are not counted."""
+    tick = os.sysconf("SC_CLK_TCK")
+    dovecot = f"devstack-{stack.workdir.name}"
+    out: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if "-m worker worker" in command:
+            part = "worker processes"
+        elif "-m worker poller" in command:
+            part = "poller"
+        elif dovecot in command:
+            part = "Dovecot"
+        elif "redis-server" in command and f":{stack.redis_port}" in command:
+            part = "Redis"
+        elif int(entry.name) == os.getpid():
+            part = "SMTP sink and watcher (this bench)"
+        else:
+            continue
+        out[part] = out.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def throughput(stack: DevStack, count: int, workers: int, concurrency: int, batch: int,
-               logdir: Path) -> tuple[float, float, int]:
-    """(seconds from start to empty INBOX, seconds from the first routed mail, replies) for `count` mails."""
+               logdir: Path) -> tuple[float, float, int, dict[str, float]]:
+    """(seconds from start to empty INBOX, seconds from the first routed mail, replies, CPU milliseconds per
+    mail routed after the first, by part of the stack) for `count` mails."""
     info = stack.sandbox()
     stack.clear_messages()
     _append_all(stack, info.imap_user, [raw for _, raw in build_mails(count, "bench")])
@@ -147,18 +181,23 @@ def throughput(stack: DevStack, count: int, workers: int, concurrency: int, batc
         with stack.imap(info.imap_user) as watcher:
             started = time.perf_counter()
             first = None
+            cpu_at_first: dict[str, float] = {}
+            left_at_first = count
             while True:
                 left = int(watcher.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"])
                 now = time.perf_counter()
                 if first is None and left < count:
-                    first = now
+                    first, cpu_at_first, left_at_first = now, cpu_seconds(stack), left
                 if left == 0:
                     break
                 if now - started > 1800:
                     raise SystemExit(f"bench: {left} mails still in INBOX after 30 minutes; see {logdir}")
                 time.sleep(0.05)
         done = time.perf_counter()
-        return done - started, done - (first or started), len(stack.messages())
+        cpu = {part: seconds - cpu_at_first.get(part, 0.0) for part, seconds in cpu_seconds(stack).items()}
+        per_mail = {part: 1000 * seconds / max(1, left_at_first)
+                    for part, seconds in sorted(cpu.items(), key=lambda item: -item[1])}
+        return done - started, done - (first or started), len(stack.messages()), per_mail
     finally:
         router.stop()
 
@@ -220,18 +259,22 @@ def main() -> int:
         single_seconds = raw_limit(stack, count, 1)
         batch_seconds = raw_limit(stack, count, batch)
         witness_seconds = raw_with_witnesses(stack, count, batch)
-        total, steady, replies = throughput(stack, count, workers, concurrency, batch, logdir)
+        total, steady, replies, cpu = throughput(stack, count, workers, concurrency, batch, logdir)
         latencies, rss = latency(stack, latency_count, rate, workers, concurrency, batch, logdir)
     print(f"cores: {os.cpu_count()}; workers: {workers} x concurrency {concurrency}; batch {batch}; logs in {logdir}")
     for label, seconds in (("one mail per command", single_seconds), (f"{batch} mails per command", batch_seconds)):
         print(f"raw imapclient loop (SIZE + BODY.PEEK[] + MOVE), {label}: {count} mails in {seconds:.1f} s = "
               f"{count / seconds:.0f} mails/s")
-    print(f"raw imapclient loop, batched, plus each reply's witness steps (Sent search, keyword, Sent copy): "
+    print(f"raw imapclient loop, batched, plus each reply's witness steps (flags, Sent index, keyword, Sent copy): "
           f"{count} mails in {witness_seconds:.1f} s = {count / witness_seconds:.0f} mails/s")
     print(f"router: {count} mails routed ({replies} replies) in {total:.1f} s from process start = "
           f"{count / total:.0f} mails/s; {steady:.1f} s from the first routed mail = {count / steady:.0f} mails/s; "
           f"{steady / single_seconds:.1f}x the one-mail raw loop's time, {steady / batch_seconds:.1f}x the batched one's, "
           f"{steady / witness_seconds:.1f}x the one with witnesses")
+    cores = os.cpu_count() or 1
+    print(f"CPU per routed mail: {sum(cpu.values()):.1f} ms in all (at most {1000 * cores / sum(cpu.values()):.0f} "
+          f"mails/s on {cores} cores if nothing else ran): "
+          + ", ".join(f"{part} {ms:.1f} ms" for part, ms in cpu.items()))
     if latencies:
         print(f"latency APPEND -> reply at the SMTP listener, {len(latencies)} mails at {rate:g}/s: "
               f"p50 {percentile(latencies, 0.5):.3f} s, p99 {percentile(latencies, 0.99):.3f} s, "

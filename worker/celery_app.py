@@ -1,7 +1,7 @@
 """The Celery app and its configuration, built from Settings; nothing else.
 
 Reliability settings follow mail-safety.md section E: late acks and reject-on-worker-lost so a killed
-worker's message is redelivered, prefetch 1 so a crash strands at most one message, a hard time limit
+worker's message is redelivered, prefetch 1 so a crash strands at most one batch, a hard time limit
 well below the broker's visibility timeout so a stuck task is killed before Redis hands it out again.
 A task whose worker died with the whole machine waits for the visibility timeout in Redis, but the
 poller offers its mail again long before (ROUTER_REOFFER_AFTER, 5 minutes by default).
@@ -13,7 +13,9 @@ from celery import Celery
 
 from worker.settings import Settings
 
-TASK_TIME_LIMIT = 120  # seconds: one mail never needs more; IMAP/SMTP calls have 30 s socket timeouts
+# Seconds: a batch starts no new mail after act.BATCH_DEADLINE (40 s), and one mail's IMAP/SMTP calls have
+# 30 s socket timeouts.
+TASK_TIME_LIMIT = 120
 VISIBILITY_TIMEOUT = 3600  # seconds: far above TASK_TIME_LIMIT, so no healthy task is delivered twice
 
 

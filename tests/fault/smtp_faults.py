@@ -44,6 +44,9 @@ class FaultySinkHandler:
         self.deferred: set[str] = set()
         self.held = 0
         self.holding = threading.Event()
+        # Released once per hold as it begins: holds of replies sent in parallel can overlap, and one
+        # Event set by both and cleared by the first to end hid the second from a waiting test.
+        self.hold_began = threading.Semaphore(0)
         self._count = 0
         self._lock = threading.Lock()
 
@@ -75,6 +78,7 @@ class FaultySinkHandler:
         if self.mode == "slow-250" and count % self.every == 0 and not 0 < self.limit <= self.held:
             self.held += 1
             self.holding.set()
+            self.hold_began.release()
             await asyncio.sleep(self.hold)  # the message is queued; the client waits for its 250
             self.holding.clear()
         return "250 Message accepted for delivery"
