@@ -1,0 +1,1 @@
+"""The support-desk router: ingest, parse, screen, classify, decide, act (see README.md, "Architecture")."""

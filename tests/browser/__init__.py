@@ -1,0 +1,1 @@
+"""The dashboard driven in a real browser (Playwright), as staff use it."""

@@ -27,6 +27,19 @@ def tracked_files() -> list[Path]:
     return [REPOSITORY / name for name in listed.stdout.decode().split("\0") if name]
 
 
+def test_it_tracks_no_file_identical_to_a_corpus_file(corpora: Path) -> None:
+    # Byte for byte, whatever the size: six empty __init__.py files were identical to empty corpus files
+    # (mime4j's decoded parts, imap_tools' .gitattributes), which a checksum comparison reports as copies.
+    originals = {hashlib.sha256(path.read_bytes()).hexdigest(): path.relative_to(corpora)
+                 for path in corpora.rglob("*") if path.is_file()}
+    copies = [
+        f"{path.relative_to(REPOSITORY)} is identical to {originals[digest]}"
+        for path in tracked_files()
+        if path.is_file() and (digest := hashlib.sha256(path.read_bytes()).hexdigest()) in originals
+    ]
+    assert copies == [], "read these from CORPORA_DIR instead, or give them content of their own:\n" + "\n".join(copies)
+
+
 def test_it_tracks_no_file_copied_from_the_corpora(corpora: Path) -> None:
     originals = {
         fingerprint(path.read_bytes()): path.relative_to(corpora)

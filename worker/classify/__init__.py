@@ -1,0 +1,1 @@
+"""The scope classifier: features, model, training, thresholds and evaluation (see docs/model.md)."""

@@ -1,0 +1,1 @@
+"""From prediction to action: the taxonomy, decisions, reply history and reply rendering."""
