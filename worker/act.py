@@ -179,14 +179,13 @@ def _handle_claimed(services: Services, uidvalidity: int, uids: list[int]) -> di
     outcomes: dict[int, str] = {}
     try:
         for chunk in fetch_runs(uids, sizes, settings.max_message_bytes):
-            if time.monotonic() - started > BATCH_DEADLINE:
-                outcomes.update(dict.fromkeys(chunk, "deferred"))
-                continue
-            raws = mailbox.fetch_all(inbox, [uid for uid in chunk if sizes.get(uid, 0) <= settings.max_message_bytes])
+            raws: dict[int, bytes] | None = None  # fetched when the first mail of the run is started
             for uid in chunk:
                 if time.monotonic() - started > BATCH_DEADLINE:
                     outcomes[uid] = "deferred"
                     continue
+                if raws is None:
+                    raws = mailbox.fetch_all(inbox, [u for u in chunk if sizes.get(u, 0) <= settings.max_message_bytes])
                 outcomes[uid] = _handle_one(services, uidvalidity, uid, sizes.get(uid), raws.pop(uid, None), filing)
         filing.flush()
     except TRANSIENT:

@@ -249,9 +249,17 @@ class Mailbox:
         self.ensure_folder(folder)
         self.client.append(folder, raw, flags=flags)
 
+    def move(self, folder: str, uid: int, target: str) -> None:
+        """Move one message by UID; see `move_all`."""
+        self.move_all(folder, [uid], target)
+
     def move_all(self, folder: str, uids: list[int], target: str) -> None:
-        """Move these messages by UID: one UID MOVE for all of them (RFC 6851 takes a UID set), or the
-        fallback of `move` one message at a time, which keeps its no-second-copy guarantee per message."""
+        """Move these messages by UID, in one UID MOVE (RFC 6851 takes a UID set); the target folder is
+        created when missing.
+
+        Safe to repeat after a crash at any point: a UID that is gone is a no-op for UID MOVE and
+        UID EXPUNGE, and the fallback never copies a message twice (see COPIED_KEYWORD).
+        """
         if not uids:
             return
         self.ensure_folder(target)
@@ -259,26 +267,16 @@ class Mailbox:
         if self.client.has_capability("MOVE"):
             self.client.move(uids, target)
             return
-        for uid in uids:
-            self.move(folder, uid, target)
-
-    def move(self, folder: str, uid: int, target: str) -> None:
-        """Move one message by UID; the target folder is created when missing.
-
-        Safe to repeat after a crash at any point: a UID that is gone is a no-op for UID MOVE and
-        UID EXPUNGE, and the fallback never copies a message twice (see COPIED_KEYWORD).
-        """
-        self.ensure_folder(target)
-        self._ensure_selected(folder)
-        if self.client.has_capability("MOVE"):
-            self.client.move([uid], target)
-            return
-        # RFC 6851 section 3.3 fallback. UID EXPUNGE (UIDPLUS, RFC 4315) removes only our UID; a bare
-        # EXPUNGE would also remove whatever other clients flagged \Deleted.
+        # RFC 6851 section 3.3 fallback, one message at a time. UID EXPUNGE (UIDPLUS, RFC 4315) removes
+        # only our UID; a bare EXPUNGE would also remove whatever other clients flagged \Deleted.
         if not self.client.has_capability("UIDPLUS"):
             raise MailboxError(
                 "server has neither MOVE nor UIDPLUS; refusing a bare EXPUNGE that could remove other mail"
             )
+        for uid in uids:
+            self._move_by_copy(folder, uid, target)
+
+    def _move_by_copy(self, folder: str, uid: int, target: str) -> None:
         flags = self.flags(folder, uid)
         if not flags and not self._fetch_exact([uid], []):
             return  # already moved by an earlier attempt
